@@ -1,0 +1,164 @@
+"""Composition root: builds the public and metrics applications from Settings."""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+from aiohttp import web
+from aiohttp_session import session_middleware
+
+from sidecar.auth import views as auth_views
+from sidecar.auth.client import AtlassianAuthClient
+from sidecar.auth.pending import PendingLogins
+from sidecar.auth.refresh import RefreshCoordinator
+from sidecar.auth.seal import Sealer
+from sidecar.auth.sessions import SealedSessionStorage, SessionRepository
+from sidecar.auth.tokens import SessionRef, TokenStore
+from sidecar.config import Settings
+from sidecar.health import livez, metrics_view, readyz
+from sidecar.keys import (
+    AUTH_CLIENT,
+    CLOCK,
+    FORWARDER,
+    METRICS,
+    OPEN_STREAMS,
+    PENDING,
+    PROXY_HTTP,
+    REFRESHER,
+    REQUEST_ID,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+)
+from sidecar.metrics import Metrics
+from sidecar.middlewares import (
+    context_middleware,
+    csrf_middleware,
+    error_middleware,
+    path_middleware,
+)
+from sidecar.proxy.forward import Forwarder
+from sidecar.proxy.views import proxy_handler
+from sidecar.store.base import KeyValueStore
+from sidecar.store.memory import MemoryStore
+from sidecar.store.redis import RedisStore, connect_redis
+
+__all__ = ["Overrides", "create_app", "create_metrics_app"]
+
+log = structlog.get_logger("sidecar.app")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What tests and the dev command may swap: the clock, the store, the metrics registry."""
+
+    clock: Callable[[], float] | None = None
+    store: KeyValueStore | None = None
+    metrics: Metrics | None = None
+
+
+def _build_store(settings: Settings, metrics: Metrics) -> KeyValueStore:
+    if settings.redis.url is None:
+        log.warning(
+            "in_process_store",
+            detail="sessions live in this process only; set SIDECAR_REDIS_URL for replicas",
+        )
+        return MemoryStore()
+    client = connect_redis(settings.redis.url.value, cluster=settings.redis.cluster)
+    return RedisStore(client, on_error=lambda op: metrics.session_store_errors.labels(op).inc())
+
+
+def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web.Application:
+    """The public application: auth routes, proxied routes, health."""
+    overrides = overrides or Overrides()
+    metrics = overrides.metrics or Metrics()
+    clock = overrides.clock or time.time
+    store = overrides.store or _build_store(settings, metrics)
+    owns_store = overrides.store is None
+    sealer = Sealer(tuple(k.value.encode() for k in settings.session.secret_keys))
+    tokens = TokenStore(store, sealer)
+    repository = SessionRepository(store, sealer, tokens, settings.session, metrics, clock)
+
+    app = web.Application(
+        middlewares=[
+            context_middleware,
+            error_middleware,
+            path_middleware,
+            csrf_middleware,
+            session_middleware(SealedSessionStorage(repository, settings.session)),
+        ],
+        client_max_size=1024 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[CLOCK] = clock
+    app[STORE] = store
+    app[SESSIONS] = repository
+    app[PENDING] = PendingLogins(store, sealer, clock)
+    app[OPEN_STREAMS] = weakref.WeakSet()
+
+    async def end_session(ref: SessionRef, reason: str) -> None:
+        await repository.end_by_ref(ref, reason)
+
+    async def clients(app: web.Application) -> AsyncIterator[None]:
+        upstream = settings.upstream
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+        proxy_http = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=upstream.connect_timeout, connect=upstream.connect_timeout
+            ),
+        )
+        auth_http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        auth_client = AtlassianAuthClient(auth_http, settings.oauth, metrics, clock)
+        refresher = RefreshCoordinator(
+            tokens,
+            store,
+            auth_client,
+            metrics,
+            skew=settings.session.refresh_skew,
+            end_session=end_session,
+            clock=clock,
+        )
+        app[PROXY_HTTP] = proxy_http
+        app[AUTH_CLIENT] = auth_client
+        app[REFRESHER] = refresher
+        app[FORWARDER] = Forwarder(proxy_http, upstream, metrics)
+        yield
+        await refresher.drain(settings.server.shutdown_timeout)
+        await proxy_http.close()
+        await auth_http.close()
+        if owns_store:
+            await store.close()
+
+    async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+        if REQUEST_ID in request:
+            response.headers["X-Request-ID"] = request[REQUEST_ID]
+
+    app.cleanup_ctx.append(clients)
+    app.on_response_prepare.append(add_request_id)
+    app.router.add_get("/auth/login", auth_views.login)
+    app.router.add_get("/auth/callback", auth_views.callback)
+    app.router.add_post("/auth/logout", auth_views.logout)
+    app.router.add_get("/auth/session", auth_views.session_info)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    for prefix in ("jira", "wiki"):
+        app.router.add_route("*", f"/{prefix}/{{site}}", proxy_handler)
+        app.router.add_route("*", f"/{prefix}/{{site}}/{{path:.*}}", proxy_handler)
+    return app
+
+
+def create_metrics_app(metrics: Metrics) -> web.Application:
+    """The metrics listener's application (a separate port, never public)."""
+    app = web.Application()
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", metrics_view)
+    return app

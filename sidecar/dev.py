@@ -1,0 +1,89 @@
+"""``atlassian-sidecar dev``: the Atlassian emulator and the sidecar wired together in one process,
+with generated secrets, so a frontend developer needs no Atlassian app to start.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from sidecar.cli import serve
+from sidecar.config import Settings
+from sidecar.emulator import Emulator, EmulatorConfig, create_emulator_app
+
+__all__ = ["DEV_SCOPES", "dev_environment", "run_dev"]
+
+DEV_SCOPES = (
+    "read:jira-work write:jira-work read:jira-user read:confluence-content.summary "
+    "read:confluence-content.all read:page:confluence read:space:confluence read:me"
+)
+
+
+def dev_environment(environ: Mapping[str, str], emulator_port: int) -> dict[str, str]:
+    """The environment for dev mode: what the user set, plus emulator URLs and fresh secrets."""
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    defaults = {
+        "SIDECAR_CLIENT_ID": "sidecar-dev",
+        "SIDECAR_CLIENT_SECRET": secrets.token_urlsafe(24),
+        "SIDECAR_SECRET_KEYS": secrets.token_urlsafe(32),
+        "SIDECAR_AUTH_URL": emulator_url,
+        "SIDECAR_API_URL": emulator_url,
+        "SIDECAR_SCOPES": DEV_SCOPES,
+        "SIDECAR_LOG_FORMAT": "console" if sys.stdout.isatty() else "json",
+    }
+    return {**defaults, **{k: v for k, v in environ.items() if k.startswith("SIDECAR_")}}
+
+
+async def run_dev(settings: Settings, emulator_port: int) -> None:
+    """Start the emulator, print where to go, then serve until stopped."""
+    emulator = Emulator(
+        EmulatorConfig(
+            client_id=settings.oauth.client_id,
+            client_secret=settings.oauth.client_secret.value,
+            redirect_uris=(settings.oauth.redirect_uri,),
+        )
+    )
+    runner = web.AppRunner(create_emulator_app(emulator), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", emulator_port).start()
+    public = settings.oauth.public_url
+    print(  # noqa: T201 - the dev banner is for a person at a terminal
+        f"\nAtlassian emulator on http://127.0.0.1:{emulator_port}\n"
+        f"Sign in:        {public}/auth/login\n"
+        f"Your session:   {public}/auth/session\n"
+        f"Jira example:   {public}/jira/acme/rest/api/3/myself\n"
+        f"Confluence:     {public}/wiki/acme/api/v2/pages\n",
+        flush=True,
+    )
+    await serve(settings, extra=[runner], customize=_add_home)
+
+
+_HOME = """<!doctype html><html lang=en><head><meta charset=utf-8>
+<title>atlassian-sidecar dev</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:5vh auto;padding:0 1rem}
+pre{background:#f4f5f7;padding:1rem;overflow:auto}</style></head><body>
+<h1>atlassian-sidecar (dev mode)</h1>
+<p><a href="/auth/login?return_to=/">Sign in</a> ·
+<form method=post action="/auth/logout" style="display:inline"><button>Sign out</button></form></p>
+<h2>Session</h2><pre id=session>…</pre><h2>/jira/acme/rest/api/3/myself</h2><pre id=myself>…</pre>
+<script>
+for (const [id, url] of [["session", "/auth/session"], ["myself", "/jira/acme/rest/api/3/myself"]])
+  fetch(url, {credentials: "include", headers: {Accept: "application/json"}})
+    .then(r => r.text()).then(t => { document.getElementById(id).textContent = t; });
+</script></body></html>"""
+
+
+async def _home(_request: web.Request) -> web.StreamResponse:
+    return web.Response(
+        text=_HOME,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _add_home(app: web.Application) -> None:
+    """Dev mode only: a page at / that signs in and shows what the sidecar returns."""
+    app.router.add_get("/", _home)
