@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import structlog
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     dev.add_argument("--emulator-port", type=int, default=8081)
     sub.add_parser("check-config", help="validate the environment and exit (2 on problems)")
     args = parser.parse_args(argv)
+    # aiohttp-session 2.12 keeps its own state under string request keys; not ours to change.
+    warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module="aiohttp_session")
     environ = dict(os.environ)
     if args.command == "dev":
         from sidecar.dev import dev_environment, run_dev  # noqa: PLC0415 - dev-only import

@@ -117,6 +117,10 @@ class Metrics:
             ["route"],
             registry=r,
         )
+        self.upstream_auth_errors = Counter(
+            "sidecar_upstream_auth_errors", "401s from Atlassian that are not expiry, by kind.",
+            ["kind"], registry=r,
+        )
         self.proxy_rejected = Counter(
             "sidecar_proxy_rejected",
             "Requests refused before reaching Atlassian, by reason.",

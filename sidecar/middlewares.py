@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 from sidecar.errors import BadRequest, CsrfFailed, LoginRequired, SidecarError
 from sidecar.keys import METRICS, REQUEST_ID, ROUTE, SETTINGS
 from sidecar.proxy.targets import has_dot_segment
-from sidecar.responses import error_response, is_navigation, login_url
+from sidecar.responses import error_response, is_navigation, login_url, redirect
 
 __all__ = ["context_middleware", "csrf_middleware", "error_middleware", "path_middleware"]
 
@@ -83,7 +83,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except LoginRequired as exc:
         if is_navigation(request) and request.path.startswith(_PROXIED):
-            raise web.HTTPFound(login_url(request)) from exc
+            return redirect(login_url(request))
         return error_response(request, exc, request[REQUEST_ID])
     except SidecarError as exc:
         return error_response(request, exc, request[REQUEST_ID])

@@ -17,6 +17,7 @@ __all__ = [
     "is_navigation",
     "json_response",
     "login_url",
+    "redirect",
     "wants_html",
 ]
 
@@ -27,6 +28,11 @@ SECURITY_HEADERS = {
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
 }
+
+
+def redirect(location: str, status: int = 302) -> web.Response:
+    """A redirect with ``location`` exactly as given (aiohttp's HTTPFound would re-quote it)."""
+    return web.Response(status=status, headers={**SECURITY_HEADERS, "Location": location})
 
 
 def wants_html(request: web.Request) -> bool:

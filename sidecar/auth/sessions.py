@@ -167,7 +167,9 @@ class SealedSessionStorage(AbstractStorage):
         if ref is None or record is None:
             return Session(None, data=None, new=True, max_age=self.max_age)
         data: Any = {"created": int(record.created_at), "session": record.to_dict()}
-        return Session(ref.cookie_value, data=data, new=False, max_age=self.max_age)
+        # Lifetimes are enforced by the repository on our clock; aiohttp-session's own age
+        # check (on the wall clock) would only duplicate it.
+        return Session(ref.cookie_value, data=data, new=False, max_age=None)
 
     async def save_session(
         self, request: web.Request, response: web.StreamResponse, session: Session
@@ -175,10 +177,10 @@ class SealedSessionStorage(AbstractStorage):
         """Write the record (or, for an invalidated session, clear the cookie)."""
         ref = SessionRef.parse(session.identity)
         if session.empty or ref is None:
-            self.save_cookie(response, "", max_age=session.max_age)
+            self.save_cookie(response, "", max_age=self.max_age)
             return
         await self._repo.save(ref, SessionRecord.from_dict(dict(session)))
-        self.save_cookie(response, ref.cookie_value, max_age=session.max_age)
+        self.save_cookie(response, ref.cookie_value, max_age=self.max_age)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from sidecar.auth.sessions import require_session
 from sidecar.auth.tokens import SessionRef
 from sidecar.errors import AuthMisconfigured, BadRequest, RefreshTransient, SidecarError
 from sidecar.keys import AUTH_CLIENT, CLOCK, METRICS, PENDING, SESSIONS, SETTINGS
-from sidecar.responses import SECURITY_HEADERS, json_response
+from sidecar.responses import SECURITY_HEADERS, json_response, redirect
 
 __all__ = ["callback", "login", "logout", "session_info"]
 
@@ -66,7 +66,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         state=state,
         code_challenge=challenge,
     )
-    response = web.HTTPFound(location, headers=SECURITY_HEADERS)
+    response = redirect(location)
     response.set_cookie(
         cookie_name,
         browser_cookie,
@@ -77,7 +77,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         secure=settings.session.secure_cookies,
     )
     log.info("login_started")
-    raise response
+    return response
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
@@ -118,7 +118,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     await _start_session(request, result)
     metrics.logins.labels("success").inc()
     log.info("login_succeeded")
-    raise web.HTTPFound(pending.return_to, headers=SECURITY_HEADERS)
+    return redirect(pending.return_to)
 
 
 async def _start_session(request: web.Request, result: Updated) -> None:
@@ -164,7 +164,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         target = request.query.get("return_to") or form.get("return_to")
         location = _return_to(request, target if isinstance(target, str) else None)
-        return web.Response(status=303, headers={**SECURITY_HEADERS, "Location": location})
+        return redirect(location, 303)
     return web.Response(status=204, headers=SECURITY_HEADERS)
 
 

@@ -81,15 +81,34 @@ class Forwarder:
         body = await self._body(request, limit)
         access = await token(None)
         upstream = await self._send(request, url, access, body, product, limit)
-        if upstream.status == 401 and body.replayable:
-            peeked = await upstream.content.read(REPLAY_LIMIT)
-            if _SCOPE_MISMATCH in peeked:
-                log.info("upstream_scope_mismatch", product=product)
-                return await self._relay(request, upstream, product, rewrite_location, peeked)
-            upstream.release()
-            access = await token(access)
-            upstream = await self._send(request, url, access, body, product, limit)
+        if upstream.status != 401:
+            return await self._relay(request, upstream, product, rewrite_location, b"")
+        # A 401 for a token we believed valid (revoked early, clock skew): refresh once, and
+        # replay once when the body was kept. "Scope does not match" is configuration, not
+        # expiry: refreshing cannot help, so it passes through untouched.
+        peeked = await self._peek(upstream)
+        if _SCOPE_MISMATCH in peeked:
+            log.info("upstream_scope_mismatch", product=product)
+            self._metrics.upstream_auth_errors.labels("scope_mismatch").inc()
+            return await self._relay(request, upstream, product, rewrite_location, peeked)
+        if not body.replayable:
+            await token(access)  # the next request gets the new token
+            return await self._relay(request, upstream, product, rewrite_location, peeked)
+        upstream.release()
+        access = await token(access)
+        upstream = await self._send(request, url, access, body, product, limit)
         return await self._relay(request, upstream, product, rewrite_location, b"")
+
+    async def _peek(self, upstream: aiohttp.ClientResponse) -> bytes:
+        """Up to REPLAY_LIMIT bytes of a (small, error) body, read before deciding what to do."""
+        head = b""
+        async with asyncio.timeout(self._settings.read_timeout):
+            while len(head) < REPLAY_LIMIT:
+                chunk = await upstream.content.read(REPLAY_LIMIT - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        return head
 
     async def _body(self, request: web.Request, limit: _Limit) -> _Body:
         raw_length = request.headers.get("Content-Length")
