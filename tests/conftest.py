@@ -19,6 +19,7 @@ from pytest_aiohttp import AiohttpServer
 from sidecar.emulator import Emulator, EmulatorConfig
 
 from .harness import CLIENT_ID, CLIENT_SECRET, Clock, Stack
+from .upstreams import RawUpstream, RecordingUpstream
 
 
 def free_port() -> int:
@@ -124,3 +125,20 @@ async def stack(
     server = await aiohttp_server(emulator.app())
     async with Stack(emulator, str(server.make_url("")).rstrip("/"), clock, redis_url) as built:
         yield built
+
+
+@pytest.fixture
+async def gateway(aiohttp_server: AiohttpServer) -> tuple[RecordingUpstream, str]:
+    """A recording stand-in for api.atlassian.com on loopback, and its base URL."""
+    upstream = RecordingUpstream()
+    server = await aiohttp_server(upstream.app())
+    return upstream, str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def raw_upstream() -> AsyncIterator[RawUpstream]:
+    """A socket server that answers with exact bytes."""
+    upstream = RawUpstream()
+    await upstream.start()
+    yield upstream
+    await upstream.close()
