@@ -90,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub.add_parser("serve", help="run against Atlassian (the default)")
     dev = sub.add_parser("dev", help="run with the built-in Atlassian emulator, no app needed")
     dev.add_argument("--emulator-port", type=int, default=8081)
+    dev.add_argument(
+        "--emulator-host",
+        default="127.0.0.1",
+        help="interface the emulator binds (0.0.0.0 inside a container); browsers use localhost",
+    )
     sub.add_parser("check-config", help="validate the environment and exit (2 on problems)")
     args = parser.parse_args(argv)
     # aiohttp-session 2.12 keeps its own state under string request keys; not ours to change.
@@ -101,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = _settings_or_exit(dev_environment(environ, args.emulator_port))
         configure_logging(settings.log)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_dev(settings, args.emulator_port))
+            asyncio.run(run_dev(settings, args.emulator_host, args.emulator_port))
         return
     settings = _settings_or_exit(environ)
     if args.command == "check-config":

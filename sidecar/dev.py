@@ -24,7 +24,7 @@ DEV_SCOPES = (
 
 def dev_environment(environ: Mapping[str, str], emulator_port: int) -> dict[str, str]:
     """The environment for dev mode: what the user set, plus emulator URLs and fresh secrets."""
-    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    emulator_url = f"http://localhost:{emulator_port}"
     defaults = {
         "SIDECAR_CLIENT_ID": "sidecar-dev",
         "SIDECAR_CLIENT_SECRET": secrets.token_urlsafe(24),
@@ -37,7 +37,7 @@ def dev_environment(environ: Mapping[str, str], emulator_port: int) -> dict[str,
     return {**defaults, **{k: v for k, v in environ.items() if k.startswith("SIDECAR_")}}
 
 
-async def run_dev(settings: Settings, emulator_port: int) -> None:
+async def run_dev(settings: Settings, emulator_host: str, emulator_port: int) -> None:
     """Start the emulator, print where to go, then serve until stopped."""
     emulator = Emulator(
         EmulatorConfig(
@@ -48,10 +48,10 @@ async def run_dev(settings: Settings, emulator_port: int) -> None:
     )
     runner = web.AppRunner(create_emulator_app(emulator), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", emulator_port).start()
+    await web.TCPSite(runner, emulator_host, emulator_port).start()
     public = settings.oauth.public_url
     print(  # noqa: T201 - the dev banner is for a person at a terminal
-        f"\nAtlassian emulator on http://127.0.0.1:{emulator_port}\n"
+        f"\nAtlassian emulator on {settings.oauth.auth_url}\n"
         f"Sign in:        {public}/auth/login\n"
         f"Your session:   {public}/auth/session\n"
         f"Jira example:   {public}/jira/acme/rest/api/3/myself\n"

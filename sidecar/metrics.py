@@ -118,8 +118,10 @@ class Metrics:
             registry=r,
         )
         self.upstream_auth_errors = Counter(
-            "sidecar_upstream_auth_errors", "401s from Atlassian that are not expiry, by kind.",
-            ["kind"], registry=r,
+            "sidecar_upstream_auth_errors",
+            "401s from Atlassian that are not expiry, by kind.",
+            ["kind"],
+            registry=r,
         )
         self.proxy_rejected = Counter(
             "sidecar_proxy_rejected",
