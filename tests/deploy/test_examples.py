@@ -32,7 +32,7 @@ def test_compose_runs_dev_mode_against_redis() -> None:
     """The compose sidecar runs `dev` against the compose Redis, after Redis is healthy."""
     services = _compose()["services"]
     sidecar = services["sidecar"]
-    assert sidecar["command"] == ["dev", "--emulator-host", "0.0.0.0"]
+    assert sidecar["command"] == ["dev", "--emulator-host", "0.0.0.0"]  # noqa: S104
     assert sidecar["environment"]["SIDECAR_REDIS_URL"] == "redis://redis:6379/0"
     assert sidecar["depends_on"]["redis"]["condition"] == "service_healthy"
     assert sidecar["build"] == {"context": "..", "dockerfile": "Dockerfile"}
