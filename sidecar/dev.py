@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -31,6 +31,8 @@ def dev_environment(environ: Mapping[str, str], emulator_port: int) -> dict[str,
         "SIDECAR_SECRET_KEYS": secrets.token_urlsafe(32),
         "SIDECAR_AUTH_URL": emulator_url,
         "SIDECAR_API_URL": emulator_url,
+        # The emulator's MCP server listens on the next port (its auth server lives on the first).
+        "SIDECAR_MCP_URL": f"http://localhost:{emulator_port + 1}/v1/mcp",
         "SIDECAR_SCOPES": DEV_SCOPES,
         "SIDECAR_LOG_FORMAT": "console" if sys.stdout.isatty() else "json",
     }
@@ -49,16 +51,45 @@ async def run_dev(settings: Settings, emulator_host: str, emulator_port: int) ->
     runner = web.AppRunner(create_emulator_app(emulator), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, emulator_host, emulator_port).start()
+    stop_mcp = await _start_mcp(emulator, settings, emulator_host, emulator_port + 1)
     public = settings.oauth.public_url
     print(  # noqa: T201 - the dev banner is for a person at a terminal
         f"\nAtlassian emulator on {settings.oauth.auth_url}\n"
         f"Sign in:        {public}/auth/login\n"
         f"Your session:   {public}/auth/session\n"
         f"Jira example:   {public}/jira/acme/rest/api/3/myself\n"
-        f"Confluence:     {public}/wiki/acme/api/v2/pages\n",
+        f"Confluence:     {public}/wiki/acme/api/v2/pages\n"
+        f"MCP:            connect at {public}/auth/mcp/login, then point an MCP client at "
+        f"{public}/mcp\n",
         flush=True,
     )
-    await serve(settings, extra=[runner], customize=_add_home)
+
+    def customize(app: web.Application) -> None:
+        _add_home(app)
+        if stop_mcp is not None:
+            app.on_cleanup.append(stop_mcp)
+
+    await serve(settings, extra=[runner], customize=customize)
+
+
+async def _start_mcp(
+    emulator: Emulator, settings: Settings, host: str, port: int
+) -> Callable[[web.Application], Awaitable[None]] | None:
+    """Serve the emulator's MCP server (needs the ``mcp`` SDK: the ``emulator`` extra)."""
+    try:
+        from sidecar.emulator.mcp.server import McpEmulatorServer  # noqa: PLC0415 - optional
+    except ImportError:
+        print("MCP emulator off: install atlassian-sidecar[emulator]", flush=True)  # noqa: T201
+        return None
+    server = McpEmulatorServer(
+        emulator, auth_url=settings.oauth.auth_url, host=host, port=port, public_host="localhost"
+    )
+    await server.start()
+
+    async def stop(_app: web.Application) -> None:
+        await server.stop()
+
+    return stop
 
 
 _HOME = """<!doctype html><html lang=en><head><meta charset=utf-8>

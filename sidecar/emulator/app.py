@@ -9,6 +9,7 @@ from aiohttp import web
 from .api_views import accessible_resources, ex_product, me, record_api_requests
 from .auth_views import authorize, authorize_decision, token
 from .keys import EMULATOR_KEY
+from .mcp.auth import add_mcp_auth_routes
 from .pages import index_page
 
 if TYPE_CHECKING:
@@ -32,4 +33,5 @@ def create_emulator_app(emulator: Emulator) -> web.Application:
     app.router.add_get("/oauth/token/accessible-resources", accessible_resources)
     app.router.add_get("/me", me)
     app.router.add_route("*", "/ex/{product}/{cloud_id}/{path:.*}", ex_product)
+    add_mcp_auth_routes(app)
     return app

@@ -14,6 +14,7 @@ from .app import create_emulator_app
 from .config import EmulatorConfig
 from .confluence import ConfluenceSite, seed_confluence
 from .jira import JiraSite, seed_jira
+from .mcp.auth import McpAuthServer
 from .ratelimit import BurstLimiter
 from .records import ApiRequest, InjectedFault, TokenCall
 from .state import AuthState
@@ -44,6 +45,8 @@ class Emulator:
             if "confluence" in site.products
         }
         self._faults: deque[InjectedFault] = deque()
+        # The Rovo MCP server's own authorization server (its tokens are a separate family).
+        self.mcp_auth = McpAuthServer(config)
 
     def fail_next_token_calls(
         self,

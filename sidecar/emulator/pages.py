@@ -73,12 +73,20 @@ def _user_block(users: Sequence[User]) -> str:
     return f'<p class="muted">Signed in as <select name="account_id">{options}</select></p>'
 
 
-def consent_page(config: EmulatorConfig, consent_id: str, scopes: Sequence[str]) -> str:
-    """Render the consent screen: app, account, sites and scopes, with Accept and Deny."""
+def consent_page(
+    config: EmulatorConfig,
+    consent_id: str,
+    scopes: Sequence[str],
+    action: str = "/authorize/decision",
+) -> str:
+    """Render the consent screen: app, account, sites and scopes, with Accept and Deny.
+
+    ``action`` is where the decision is posted (the MCP authorization server has its own).
+    """
     sites = "".join(_site_item(s) for s in config.sites) or "<li>No sites</li>"
     body = (
         f"<h1>{escape(config.app_name)} is requesting access to your Atlassian account</h1>"
-        '<form method="post" action="/authorize/decision">'
+        f'<form method="post" action="{escape(action)}">'
         f'<input type="hidden" name="consent_id" value="{escape(consent_id)}">'
         f"{_user_block(config.users)}"
         f"<h2>Use app on</h2><ul>{sites}</ul>"
