@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -20,13 +19,15 @@ from sidecar.auth.seal import Sealer
 from sidecar.auth.sessions import SealedSessionStorage, SessionRepository
 from sidecar.auth.tokens import SessionRef, TokenStore
 from sidecar.config import Settings
+from sidecar.cors import CorsPolicy
+from sidecar.errors import StoreUnavailable
 from sidecar.health import livez, metrics_view, readyz
 from sidecar.keys import (
     AUTH_CLIENT,
     CLOCK,
+    CORS_POLICY,
     FORWARDER,
     METRICS,
-    OPEN_STREAMS,
     PENDING,
     PROXY_HTTP,
     REFRESHER,
@@ -35,9 +36,12 @@ from sidecar.keys import (
     SETTINGS,
     STORE,
 )
+from sidecar.mcp.setup import setup_mcp
 from sidecar.metrics import Metrics
 from sidecar.middlewares import (
     context_middleware,
+    cors_middleware,
+    cors_on_prepare,
     csrf_middleware,
     error_middleware,
     path_middleware,
@@ -89,23 +93,60 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
             context_middleware,
             error_middleware,
             path_middleware,
+            cors_middleware,
             csrf_middleware,
             session_middleware(SealedSessionStorage(repository, settings.session)),
         ],
         client_max_size=1024 * 1024,
     )
     app[SETTINGS] = settings
+    app[CORS_POLICY] = CorsPolicy.build(settings.oauth.public_url, settings.server.allowed_origins)
     app[METRICS] = metrics
     app[CLOCK] = clock
     app[STORE] = store
     app[SESSIONS] = repository
     app[PENDING] = PendingLogins(store, sealer, clock)
-    app[OPEN_STREAMS] = weakref.WeakSet()
+
+    app.cleanup_ctx.append(_clients(settings, tokens, repository, owns_store=owns_store))
+    setup_mcp(app, settings, store=store, sealer=sealer, metrics=metrics, clock=clock)
+    app.on_response_prepare.extend((_add_request_id, cors_on_prepare))
+    _add_routes(app)
+    return app
+
+
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    if REQUEST_ID in request:
+        response.headers["X-Request-ID"] = request[REQUEST_ID]
+
+
+def _add_routes(app: web.Application) -> None:
+    app.router.add_get("/auth/login", auth_views.login)
+    app.router.add_get("/auth/callback", auth_views.callback)
+    app.router.add_post("/auth/logout", auth_views.logout)
+    app.router.add_get("/auth/session", auth_views.session_info)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    for prefix in ("jira", "wiki"):
+        app.router.add_route("*", f"/{prefix}/{{site}}", proxy_handler)
+        app.router.add_route("*", f"/{prefix}/{{site}}/{{path:.*}}", proxy_handler)
+
+
+def _clients(
+    settings: Settings, tokens: TokenStore, repository: SessionRepository, *, owns_store: bool
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup context owning the HTTP client sessions, the refresher and the store."""
 
     async def end_session(ref: SessionRef, reason: str) -> None:
         await repository.end_by_ref(ref, reason)
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
+        store, metrics, clock = app[STORE], app[METRICS], app[CLOCK]
+        try:
+            # One round trip before serving: connects (and, for Cluster, learns the slot map)
+            # before traffic arrives, and says early when the store is unreachable.
+            await store.ping()
+        except StoreUnavailable:
+            log.warning("session_store_unreachable_at_start")
         upstream = settings.upstream
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
         proxy_http = aiohttp.ClientSession(
@@ -138,22 +179,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
         if owns_store:
             await store.close()
 
-    async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-        if REQUEST_ID in request:
-            response.headers["X-Request-ID"] = request[REQUEST_ID]
-
-    app.cleanup_ctx.append(clients)
-    app.on_response_prepare.append(add_request_id)
-    app.router.add_get("/auth/login", auth_views.login)
-    app.router.add_get("/auth/callback", auth_views.callback)
-    app.router.add_post("/auth/logout", auth_views.logout)
-    app.router.add_get("/auth/session", auth_views.session_info)
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/readyz", readyz)
-    for prefix in ("jira", "wiki"):
-        app.router.add_route("*", f"/{prefix}/{{site}}", proxy_handler)
-        app.router.add_route("*", f"/{prefix}/{{site}}/{{path:.*}}", proxy_handler)
-    return app
+    return clients
 
 
 def create_metrics_app(metrics: Metrics) -> web.Application:

@@ -20,6 +20,7 @@ from sidecar.config import Settings, load_settings
 from sidecar.errors import ConfigError
 from sidecar.log import configure_logging
 from sidecar.metrics import Metrics
+from sidecar.workers import is_worker, supervise
 
 __all__ = ["main", "serve"]
 
@@ -46,6 +47,7 @@ async def serve(
     *,
     extra: Sequence[web.AppRunner] = (),
     customize: Callable[[web.Application], None] | None = None,
+    metrics_listener: bool = True,
 ) -> None:
     """Run the public and metrics listeners until SIGTERM/SIGINT, then drain and stop."""
     metrics = Metrics()
@@ -54,7 +56,11 @@ async def serve(
         customize(app)
     server = settings.server
     public = await _start(app, server.listen_host, server.listen_port, server.shutdown_timeout)
-    private = await _start(create_metrics_app(metrics), server.metrics_host, server.metrics_port, 5)
+    private = (
+        await _start(create_metrics_app(metrics), server.metrics_host, server.metrics_port, 5)
+        if metrics_listener
+        else None
+    )
     log.info(
         "listening",
         version=__version__,
@@ -68,7 +74,8 @@ async def serve(
     await stop.wait()
     log.info("shutting_down", grace_seconds=server.shutdown_timeout)
     await public.cleanup()
-    await private.cleanup()
+    if private is not None:
+        await private.cleanup()
     for runner in extra:
         await runner.cleanup()
     log.info("stopped")
@@ -114,8 +121,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     configure_logging(settings.log)
     _use_uvloop()
+    if settings.server.workers > 1 and not is_worker(environ):
+        raise SystemExit(asyncio.run(supervise(settings, environ)))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, metrics_listener=not is_worker(environ)))
 
 
 def _use_uvloop() -> None:

@@ -101,6 +101,7 @@ class UpstreamSettings:
     header_timeout: float
     read_timeout: float
     sse_heartbeat: float
+    mcp_auth: str = "oauth"  # "oauth" (the MCP server's own OAuth) or "atlassian-token" (3LO)
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,7 @@ def _upstream(reader: _Reader) -> UpstreamSettings:
             "SIDECAR_UPSTREAM_READ_TIMEOUT", 300.0, _positive_float, "> 0 seconds"
         ),
         sse_heartbeat=reader.parsed("SIDECAR_SSE_HEARTBEAT", 15.0, _positive_float, "> 0 seconds"),
+        mcp_auth=reader.choice("SIDECAR_MCP_AUTH", "oauth", ("oauth", "atlassian-token")),
     )
 
 

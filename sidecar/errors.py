@@ -3,6 +3,7 @@
 SidecarError                     (code, status: rendered as the contract's JSON error)
 ├── LoginRequired                401 login_required
 │   └── ReauthRequired           401 reauth_required  (refresh token refused; session ended)
+├── McpLoginRequired             401 mcp_login_required (no MCP token for the session; added)
 ├── ForbiddenSite                403 forbidden_site
 ├── CsrfFailed                   403 csrf_failed
 ├── BadRequest                   400 bad_request
@@ -25,6 +26,7 @@ __all__ = [
     "CsrfFailed",
     "ForbiddenSite",
     "LoginRequired",
+    "McpLoginRequired",
     "PayloadTooLarge",
     "ReauthRequired",
     "RefreshTransient",
@@ -61,6 +63,17 @@ class ReauthRequired(LoginRequired):
 
     code = "reauth_required"
     default_message = "Your Atlassian authorization has ended; sign in again."
+
+
+class McpLoginRequired(SidecarError):
+    """A live session without an MCP token (never connected, or refused): consent again.
+
+    Not a LoginRequired: the session itself is fine, and the way out is ``/auth/mcp/login``.
+    """
+
+    code = "mcp_login_required"
+    status = 401
+    default_message = "Connect the Atlassian MCP server to continue."
 
 
 class ForbiddenSite(SidecarError):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from sidecar.errors import StoreUnavailable
 from sidecar.keys import METRICS, STORE
 from sidecar.responses import json_response
 
-__all__ = ["livez", "metrics_view", "readyz"]
+__all__ = ["READY_TIMEOUT", "livez", "metrics_view", "readyz"]
+
+# Probes time out in about a second; a store slower than that is not ready.
+READY_TIMEOUT = 1.0
 
 
 async def livez(_request: web.Request) -> web.StreamResponse:
@@ -19,8 +24,9 @@ async def livez(_request: web.Request) -> web.StreamResponse:
 async def readyz(request: web.Request) -> web.StreamResponse:
     """The session store answers; otherwise 503 so the replica leaves the Service."""
     try:
-        await request.app[STORE].ping()
-    except StoreUnavailable:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await request.app[STORE].ping()
+    except (StoreUnavailable, TimeoutError):
         return json_response({"status": "unavailable", "store": "unreachable"}, status=503)
     return json_response({"status": "ok", "store": "ok"})
 

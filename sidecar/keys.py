@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from sidecar.auth.refresh import RefreshCoordinator
     from sidecar.auth.sessions import SessionRepository
     from sidecar.config import Settings
+    from sidecar.cors import CorsPolicy
+    from sidecar.mcp.tokens import McpAuth
     from sidecar.metrics import Metrics
     from sidecar.proxy.forward import Forwarder
     from sidecar.store.base import KeyValueStore
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTH_CLIENT",
     "CLOCK",
+    "CORS_POLICY",
     "FORWARDER",
+    "MCP_AUTH",
     "METRICS",
     "OPEN_STREAMS",
     "PENDING",
@@ -38,6 +42,7 @@ __all__ = [
 ]
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+CORS_POLICY: web.AppKey[CorsPolicy] = web.AppKey("cors_policy")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 STORE: web.AppKey[KeyValueStore] = web.AppKey("store")
@@ -47,6 +52,7 @@ REFRESHER: web.AppKey[RefreshCoordinator] = web.AppKey("refresher")
 AUTH_CLIENT: web.AppKey[AtlassianAuthClient] = web.AppKey("auth_client")
 PROXY_HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("proxy_http")
 FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")
+MCP_AUTH: web.AppKey[McpAuth] = web.AppKey("mcp_auth")
 OPEN_STREAMS: web.AppKey[weakref.WeakSet[web.StreamResponse]] = web.AppKey("open_streams")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -98,6 +98,7 @@ class Metrics:
             "sidecar_token_refresh_last_success_timestamp_seconds",
             "Unix time of the last successful refresh in this process.",
             registry=r,
+            multiprocess_mode="max",
         )
         self.sessions_ended = Counter(
             "sidecar_sessions_ended",
@@ -116,6 +117,7 @@ class Metrics:
             "Responses being streamed right now.",
             ["route"],
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.upstream_auth_errors = Counter(
             "sidecar_upstream_auth_errors",

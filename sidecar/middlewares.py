@@ -5,18 +5,26 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from sidecar.cors import CorsPolicy, is_preflight, origin_of_url
 from sidecar.errors import BadRequest, CsrfFailed, LoginRequired, SidecarError
-from sidecar.keys import METRICS, REQUEST_ID, ROUTE, SETTINGS
+from sidecar.keys import CORS_POLICY, METRICS, REQUEST_ID, ROUTE
 from sidecar.proxy.targets import has_dot_segment
-from sidecar.responses import error_response, is_navigation, login_url, redirect
+from sidecar.responses import SECURITY_HEADERS, error_response, is_navigation, login_url, redirect
 
-__all__ = ["context_middleware", "csrf_middleware", "error_middleware", "path_middleware"]
+__all__ = [
+    "context_middleware",
+    "cors_middleware",
+    "cors_on_prepare",
+    "csrf_middleware",
+    "error_middleware",
+    "path_middleware",
+    "request_is_same_site",
+]
 
 log = structlog.get_logger("sidecar.access")
 
@@ -87,7 +95,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, exc, request[REQUEST_ID])
     except SidecarError as exc:
         return error_response(request, exc, request[REQUEST_ID])
-    except web.HTTPException:
+    except web.HTTPException as exc:
+        if exc.status >= 400:  # aiohttp's own 404/405 pages are the sidecar's answers too
+            for name, value in SECURITY_HEADERS.items():
+                exc.headers.setdefault(name, value)
         raise
     except Exception:
         log.exception("unhandled_error")
@@ -104,35 +115,93 @@ async def path_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-def _origin_of(value: str) -> str | None:
-    parts = urlsplit(value)
-    if not parts.scheme or not parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
+def request_is_same_site(request: web.Request, policy: CorsPolicy) -> bool:
+    """Whether a state-changing request may ride on the cookie: Origin, then Sec-Fetch-Site,
+    then Referer, the first one present decides.
 
-
-def request_is_same_site(request: web.Request, own_origin: str, allowed: tuple[str, ...]) -> bool:
-    """Origin, then Sec-Fetch-Site, then Referer; a request with none of them is no browser's."""
-    trusted = {own_origin, *allowed}
+    - ``Origin`` must be the sidecar's own origin or one in ``SIDECAR_ALLOWED_ORIGINS``
+      (``null`` never is). Browsers send it on every non-GET/HEAD request.
+    - Without it, ``Sec-Fetch-Site`` must be ``same-origin`` or ``none`` (typed by the user).
+    - Without both, the ``Referer``'s origin must be trusted.
+    - With none of the three the request is no browser's (curl, a server-side client): a page
+      cannot make a browser drop all of them on an unsafe method, so it is let through, and the
+      cookie it carries was given to that client on purpose.
+    """
     origin = request.headers.get("Origin")
     if origin is not None:
-        return origin.lower() in trusted
+        return policy.trusts(origin)
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None:
-        return fetch_site in {"same-origin", "none"}
+        return fetch_site.strip().lower() in {"same-origin", "none"}
     referer = request.headers.get("Referer")
     if referer is not None:
-        return _origin_of(referer) in trusted
+        return policy.trusts(origin_of_url(referer))
     return True
 
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unsafe methods must come from this origin or an allowed one (cookies ride along)."""
-    if request.method not in _SAFE_METHODS:
-        settings = request.app[SETTINGS]
-        own = _origin_of(settings.oauth.public_url) or ""
-        if not request_is_same_site(request, own, settings.server.allowed_origins):
-            request.app[METRICS].proxy_rejected.labels("csrf").inc()
-            raise CsrfFailed
+    """Unsafe methods (anything but GET, HEAD, OPTIONS; unknown ones included) must come from
+    this origin or an allowed one, whether or not a cookie rides along: 403 ``csrf_failed``
+    before any session is read or anything is sent upstream.
+    """
+    if request.method not in _SAFE_METHODS and not request_is_same_site(
+        request, request.app[CORS_POLICY]
+    ):
+        request.app[METRICS].proxy_rejected.labels("csrf").inc()
+        raise CsrfFailed
     return await handler(request)
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer CORS preflights here (they carry no cookie and must never reach Atlassian).
+
+    A trusted origin asking for an allowed method gets 204; anything else gets 403 with no
+    ``Access-Control-*`` header, so the browser refuses the request it wanted to make. The
+    CORS headers themselves are written by ``cors_on_prepare`` on every answer.
+    """
+    if not is_preflight(request.method, request.headers):
+        return await handler(request)
+    policy = request.app[CORS_POLICY]
+    allowed = policy.preflight_headers(
+        request.headers.get("Origin"),
+        request.headers.get("Access-Control-Request-Method", ""),
+        request.headers.get("Access-Control-Request-Headers", ""),
+    )
+    if allowed is None:
+        request.app[METRICS].proxy_rejected.labels("cors").inc()
+        raise CsrfFailed("Cross-origin request from an origin that is not allowed.")
+    return web.Response(status=204, headers=SECURITY_HEADERS)
+
+
+_VARY = ("Origin",)
+_PREFLIGHT_VARY = ("Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
+
+
+async def cors_on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: on every answer, streamed ones included, drop any
+    ``Access-Control-*`` header (Atlassian's describe Atlassian) and add ours for trusted
+    origins, so a frontend can read 401/403 errors as well as proxied answers.
+    """
+    for name in {k for k in response.headers if k.lower().startswith("access-control-")}:
+        del response.headers[name]
+    policy = request.app[CORS_POLICY]
+    origin = request.headers.get("Origin")
+    if is_preflight(request.method, request.headers):
+        headers = policy.preflight_headers(
+            origin,
+            request.headers.get("Access-Control-Request-Method", ""),
+            request.headers.get("Access-Control-Request-Headers", ""),
+        )
+        vary: tuple[str, ...] = _PREFLIGHT_VARY
+    else:
+        headers = policy.response_headers(origin)
+        vary = _VARY
+    response.headers.update(headers or {})
+    present = {v.strip().lower() for v in response.headers.get("Vary", "").split(",")}
+    if "*" not in present:
+        missing = [v for v in vary if v.lower() not in present]
+        if missing:
+            current = response.headers.get("Vary")
+            response.headers["Vary"] = ", ".join([current, *missing] if current else missing)

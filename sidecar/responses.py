@@ -45,10 +45,16 @@ def wants_html(request: web.Request) -> bool:
 
 
 def is_navigation(request: web.Request) -> bool:
-    """A top-level browser navigation (may be redirected to the login), not an API call."""
+    """A top-level browser navigation (may be redirected to the login), not an API call.
+
+    Fetch metadata decides when present (``Sec-Fetch-Mode: navigate`` on a GET, and a
+    ``Sec-Fetch-Dest`` of ``document`` if any: frames and embeds get the JSON 401); otherwise
+    a GET preferring ``text/html`` without ``X-Requested-With``.
+    """
     mode = request.headers.get("Sec-Fetch-Mode")
     if mode is not None:
-        return mode == "navigate" and request.method == "GET"
+        dest = request.headers.get("Sec-Fetch-Dest", "document")
+        return mode == "navigate" and dest == "document" and request.method == "GET"
     xhr = request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest"
     return request.method == "GET" and not xhr and wants_html(request)
 
@@ -90,7 +96,8 @@ def error_response(request: web.Request, error: SidecarError, request_id: str) -
     headers = {"X-Sidecar-Error": error.code}
     if isinstance(error, TemporarilyUnavailable):
         headers["Retry-After"] = str(error.retry_after)
-    if wants_html(request) and not request.path.startswith(("/jira/", "/wiki/", "/mcp")):
+    # A page for a person; a fetch()/XHR (Sec-Fetch-Mode other than navigate) always gets JSON.
+    if wants_html(request) and request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate":
         page = html_page(error.code.replace("_", " ").capitalize(), error.message, error.status)
         page.headers.update(headers)
         return page

@@ -92,11 +92,93 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+def _bus_safe_port() -> int:
+    """A free port whose cluster-bus twin (port + 10000) is a valid port too."""
+    while True:
+        port = free_port()
+        if port + 10000 <= 65535:
+            return port
+
+
+class RedisClusterServers:
+    """Three redis-server masters joined into a Redis Cluster on loopback."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.nodes = [RedisServer(workdir / f"n{i}", _bus_safe_port()) for i in range(3)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.workdir.mkdir(parents=True, exist_ok=True)
+            node.start(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+            )
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            pytest.fail("redis-cli is not installed (it comes with redis-server)")
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            info = redis.Redis(port=self.nodes[0].port).cluster("info")
+            if info.get("cluster_state") == "ok":
+                return
+            time.sleep(0.1)
+        pytest.fail("the Redis cluster did not become ready")
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            node.client().flushall()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """A clean Redis database for this test."""
-    redis_server.client().flushall()
-    return redis_server.url
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which Redis a test runs on: "redis" unless a module parametrizes it (indirect)."""
+    return str(getattr(request, "param", "redis"))
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, store_kind: str) -> str:
+    """A clean Redis (single server or cluster, per ``store_kind``) for this test."""
+    if store_kind == "cluster":
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        return cluster.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.client().flushall()
+    return server.url
 
 
 @pytest.fixture(autouse=True)
@@ -119,11 +201,17 @@ def emulator(clock: Clock) -> Emulator:
 
 @pytest.fixture
 async def stack(
-    aiohttp_server: AiohttpServer, emulator: Emulator, clock: Clock, redis_url: str
+    aiohttp_server: AiohttpServer,
+    emulator: Emulator,
+    clock: Clock,
+    redis_url: str,
+    store_kind: str,
 ) -> AsyncIterator[Stack]:
     """The emulator on loopback plus a factory for sidecars sharing one real Redis."""
     server = await aiohttp_server(emulator.app())
-    async with Stack(emulator, str(server.make_url("")).rstrip("/"), clock, redis_url) as built:
+    emulator_url = str(server.make_url("")).rstrip("/")
+    cluster = store_kind == "cluster"
+    async with Stack(emulator, emulator_url, clock, redis_url, cluster=cluster) as built:
         yield built
 
 

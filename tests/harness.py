@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
@@ -132,8 +133,15 @@ class Stack:
     """The emulator plus any number of sidecars sharing one Redis (or in-process stores)."""
 
     def __init__(
-        self, emulator: Emulator, emulator_url: str, clock: Clock, redis_url: str | None
+        self,
+        emulator: Emulator,
+        emulator_url: str,
+        clock: Clock,
+        redis_url: str | None,
+        *,
+        cluster: bool = False,
     ) -> None:
+        self.cluster = cluster
         self.emulator = emulator
         self.emulator_url = emulator_url
         self.clock = clock
@@ -164,6 +172,8 @@ class Stack:
         }
         if self.redis_url:
             base["SIDECAR_REDIS_URL"] = self.redis_url
+        if self.cluster:
+            base["SIDECAR_REDIS_CLUSTER"] = "true"
         return load_settings({**base, **env})
 
     async def sidecar(self, env: Mapping[str, str] | None = None, **overrides: Any) -> Sidecar:
@@ -179,6 +189,12 @@ class Stack:
         await client.start_server()
         self._clients.append(client)
         return Sidecar(client, settings, metrics, self)
+
+    def redis(self) -> Any:
+        """A synchronous client for inspecting the store (cluster-aware)."""
+        if self.cluster:
+            return redis.RedisCluster.from_url(self.redis_url or "")
+        return redis.Redis.from_url(self.redis_url or "")
 
     async def consent(self, authorize_url: str, decision: str = "accept") -> str:
         """The user on Atlassian's consent page: returns where Atlassian sends the browser."""

@@ -64,16 +64,23 @@ def authorize_url(
     return f"{auth_url}/authorize?{query}"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Printable ASCII but space: what may stand in a Location header as it is. Everything else in
+# an accepted target is percent-encoded (UTF-8), the way a browser would send it.
+_LOCATION_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_MAX_RETURN_TO = 2048
 
 
 def safe_return_to(value: str | None) -> str | None:
     """``value`` when it is a same-origin path (one leading ``/``), else None (caller uses "/").
 
     Checked raw and after percent-decoding twice: no scheme, no ``//`` or ``/\\`` authority trick,
-    no backslash anywhere, no control characters or whitespace smuggling.
+    no backslash anywhere, no control characters or whitespace smuggling. An accepted target
+    comes back with non-ASCII characters and spaces percent-encoded, so it is always a valid,
+    same-origin ``Location``; one that cannot be encoded (lone surrogates) or is longer than
+    2 KiB is refused.
     """
-    if not value or not value.startswith("/"):
+    if not value or not value.startswith("/") or len(value) > _MAX_RETURN_TO:
         return None
     candidates = [value, unquote(value), unquote(unquote(value))]
     for candidate in candidates:
@@ -82,7 +89,10 @@ def safe_return_to(value: str | None) -> str | None:
         stripped = candidate.replace(" ", "")
         if stripped.startswith("//") or not candidate.startswith("/"):
             return None
-    return value
+    try:
+        return quote(value, safe=_LOCATION_SAFE)
+    except UnicodeEncodeError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ import contextlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import structlog
 
-from sidecar.auth.client import AtlassianAuthClient
-from sidecar.auth.flow import Misconfigured, Refused, Transient, Updated
+from sidecar.auth.flow import Misconfigured, Refused, TokenResult, Transient, Updated
 from sidecar.auth.model import TokenSet
 from sidecar.auth.tokens import SessionRef, StoredTokens, TokenStore
 from sidecar.errors import (
@@ -35,7 +35,7 @@ from sidecar.errors import (
 from sidecar.metrics import Metrics
 from sidecar.store.base import KeyValueStore
 
-__all__ = ["RefreshCoordinator"]
+__all__ = ["RefreshClient", "RefreshCoordinator"]
 
 log = structlog.get_logger("sidecar.refresh")
 
@@ -50,6 +50,14 @@ _POLL = 0.05
 PERSIST_RETRY_FOR = 5.0
 
 
+class RefreshClient(Protocol):
+    """What spends a refresh token: Atlassian's 3LO client, or the MCP server's OAuth client."""
+
+    async def refresh(self, refresh_token: str) -> TokenResult:
+        """Spend a (rotating) refresh token for a new pair."""
+        ...
+
+
 class RefreshCoordinator:
     """Hands out a session's current access token, refreshing it when needed (exactly once)."""
 
@@ -57,13 +65,14 @@ class RefreshCoordinator:
         self,
         tokens: TokenStore,
         store: KeyValueStore,
-        client: AtlassianAuthClient,
+        client: RefreshClient,
         metrics: Metrics,
         *,
         skew: float,
         end_session: Callable[[SessionRef, str], Awaitable[None]],
         clock: Callable[[], float] = time.time,
         lock_ttl: float = LOCK_TTL,
+        lock_part: str = "lock",
     ) -> None:
         self._tokens = tokens
         self._store = store
@@ -73,6 +82,7 @@ class RefreshCoordinator:
         self._end_session = end_session
         self._clock = clock
         self._lock_ttl = lock_ttl
+        self._lock_part = lock_part  # a session key part: "lock" (3LO) or "mlock" (MCP)
         self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
 
     def _stale(self, tokens: TokenSet, reject_access: str | None) -> bool:
@@ -88,6 +98,8 @@ class RefreshCoordinator:
         if stored is None:
             raise LoginRequired
         if not self._stale(stored.tokens, reject_access):
+            if stored.stale_key:  # sealed under a retired key: reseal under the current one
+                await self._tokens.replace(ref, stored.raw, stored.tokens, ttl)
             return stored.tokens
         task = self._inflight.get(ref.sid)
         if task is None:
@@ -121,14 +133,16 @@ class RefreshCoordinator:
         finally:
             renewer.cancel()
             with contextlib.suppress(StoreUnavailable):
-                await self._store.release_lock(ref.key("lock"), lock_token)
+                await self._store.release_lock(ref.key(self._lock_part), lock_token)
 
     async def _acquire(
         self, ref: SessionRef, lock_token: str, reject_access: str | None
     ) -> TokenSet | None:
         """Take the lock (None), or return the pair another replica wrote while we waited."""
         deadline = time.monotonic() + WAIT_LIMIT
-        while not await self._store.acquire_lock(ref.key("lock"), lock_token, self._lock_ttl):
+        while not await self._store.acquire_lock(
+            ref.key(self._lock_part), lock_token, self._lock_ttl
+        ):
             await asyncio.sleep(_POLL)
             stored = await self._tokens.load(ref)
             if stored is None:
@@ -144,7 +158,7 @@ class RefreshCoordinator:
         while True:
             await asyncio.sleep(self._lock_ttl / 3)
             with contextlib.suppress(StoreUnavailable):
-                await self._store.renew_lock(ref.key("lock"), lock_token, self._lock_ttl)
+                await self._store.renew_lock(ref.key(self._lock_part), lock_token, self._lock_ttl)
 
     async def _spend(self, ref: SessionRef, stored: StoredTokens, ttl: float) -> TokenSet:
         refresh_token = stored.tokens.refresh_token

@@ -9,6 +9,7 @@ caller can reseal on its next write.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ _VERSION = b"s1"
 _KEY_ID_LEN = 4
 _NONCE_LEN = 12
 _HEADER_LEN = len(_VERSION) + _KEY_ID_LEN + _NONCE_LEN
+_DERIVED_CACHE = 8192  # sessions x (record, tokens) kept warm
 
 
 class SealError(Exception):
@@ -47,7 +49,10 @@ class Sealer:
         self._keys = [(hashlib.sha256(k).digest()[:_KEY_ID_LEN], k) for k in server_keys]
 
     @staticmethod
+    @functools.lru_cache(maxsize=_DERIVED_CACHE)
     def _derive(server_key: bytes, secret: bytes, context: bytes) -> AESGCM:
+        # HKDF is most of the cost of opening a blob; a bounded cache of derived keys (in this
+        # process's memory only, like the server keys themselves) makes repeat opens cheap.
         hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=secret, info=b"sidecar/" + context)
         return AESGCM(hkdf.derive(server_key))
 

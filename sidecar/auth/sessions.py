@@ -99,6 +99,7 @@ class SessionRepository:
         ttl = self.ttl(record)
         await self._store.put(ref.key("s"), blob, ttl)
         await self._store.expire(ref.key("t"), ttl)
+        await self._store.expire(ref.key("m"), ttl)  # the MCP pair, when connected
         if record.account_id:
             await self._store.index_add(
                 _account_key(record.account_id), ref.sid, self._settings.max_age
@@ -121,7 +122,9 @@ class SessionRepository:
 
     async def end(self, ref: SessionRef, account_id: str | None, reason: str) -> None:
         """Delete every key of the session; the id is never accepted again."""
-        await self._store.delete(ref.key("s"), ref.key("t"), ref.key("lock"))
+        await self._store.delete(
+            ref.key("s"), ref.key("t"), ref.key("lock"), ref.key("m"), ref.key("mlock")
+        )
         if account_id:
             await self._store.index_remove(_account_key(account_id), ref.sid)
         self._metrics.sessions_ended.labels(reason).inc()
@@ -137,7 +140,9 @@ class SessionRepository:
         key = _account_key(account_id)
         sids = await self._store.index_members(key)
         for sid in sids:
-            await self._store.delete(f"sc:{{{sid}}}:s", f"sc:{{{sid}}}:t", f"sc:{{{sid}}}:lock")
+            await self._store.delete(
+                *(f"sc:{{{sid}}}:{part}" for part in ("s", "t", "lock", "m", "mlock"))
+            )
             self._metrics.sessions_ended.labels(reason).inc()
         await self._store.delete(key)
         log.info("account_sessions_ended", reason=reason, count=len(sids))

@@ -72,22 +72,25 @@ class StoredTokens:
 
 
 class TokenStore:
-    """Loads and writes a session's sealed TokenSet."""
+    """Loads and writes a session's sealed TokenSet (``part``: "t" for 3LO, "m" for MCP)."""
 
-    def __init__(self, store: KeyValueStore, sealer: Sealer) -> None:
+    def __init__(self, store: KeyValueStore, sealer: Sealer, part: str = "t") -> None:
         self._store = store
         self._sealer = sealer
+        self.part = part
 
     def _seal(self, ref: SessionRef, tokens: TokenSet) -> bytes:
-        return self._sealer.seal(tokens.to_json(), secret=ref.secret, context=ref.key("t").encode())
+        return self._sealer.seal(
+            tokens.to_json(), secret=ref.secret, context=ref.key(self.part).encode()
+        )
 
     async def load(self, ref: SessionRef) -> StoredTokens | None:
         """The stored pair, or None when absent or not openable with this cookie."""
-        raw = await self._store.get(ref.key("t"))
+        raw = await self._store.get(ref.key(self.part))
         if raw is None:
             return None
         try:
-            opened = self._sealer.open(raw, secret=ref.secret, context=ref.key("t").encode())
+            opened = self._sealer.open(raw, secret=ref.secret, context=ref.key(self.part).encode())
         except SealError:
             return None
         return StoredTokens(TokenSet.from_json(opened.plaintext), raw, opened.stale_key)
@@ -95,14 +98,18 @@ class TokenStore:
     async def save(self, ref: SessionRef, tokens: TokenSet, ttl: float) -> bytes:
         """Write unconditionally (a new session); returns the blob written."""
         blob = self._seal(ref, tokens)
-        await self._store.put(ref.key("t"), blob, ttl)
+        await self._store.put(ref.key(self.part), blob, ttl)
         return blob
+
+    async def delete(self, ref: SessionRef) -> None:
+        """Forget the pair (a refused MCP grant; the session itself lives on)."""
+        await self._store.delete(ref.key(self.part))
 
     async def replace(
         self, ref: SessionRef, expected: bytes, tokens: TokenSet, ttl: float
     ) -> bytes | None:
         """Write only if the stored blob is still ``expected``; the new blob, or None if lost."""
         blob = self._seal(ref, tokens)
-        if await self._store.set_if_equal(ref.key("t"), expected, blob, ttl):
+        if await self._store.set_if_equal(ref.key(self.part), expected, blob, ttl):
             return blob
         return None

@@ -21,7 +21,7 @@ from sidecar.auth.pending import PENDING_TTL, new_browser_id, parse_browser_id
 from sidecar.auth.sessions import require_session
 from sidecar.auth.tokens import SessionRef
 from sidecar.errors import AuthMisconfigured, BadRequest, RefreshTransient, SidecarError
-from sidecar.keys import AUTH_CLIENT, CLOCK, METRICS, PENDING, SESSIONS, SETTINGS
+from sidecar.keys import AUTH_CLIENT, CLOCK, MCP_AUTH, METRICS, PENDING, SESSIONS, SETTINGS
 from sidecar.responses import SECURITY_HEADERS, json_response, redirect
 
 __all__ = ["callback", "login", "logout", "session_info"]
@@ -202,5 +202,6 @@ async def session_info(request: web.Request) -> web.StreamResponse:
         "scopes": list(record.scopes),
         "access_token_expires_at": _iso(stored.tokens.expires_at) if stored else None,
         "session_expires_at": _iso(app[SESSIONS].expires_at(record)),
+        "mcp": {"connected": await app[MCP_AUTH].connected(ctx.ref)},  # added to the contract
     }
     return json_response(body)

@@ -24,7 +24,7 @@ from sidecar.errors import BadRequest, PayloadTooLarge, UpstreamTimeout, Upstrea
 from sidecar.metrics import Metrics
 from sidecar.proxy.headers import request_headers, response_headers
 
-__all__ = ["REPLAY_LIMIT", "Forwarder", "TokenProvider"]
+__all__ = ["REPLAY_LIMIT", "Forwarder", "StreamRelay", "TokenProvider"]
 
 log = structlog.get_logger("sidecar.proxy")
 
@@ -36,6 +36,9 @@ _SCOPE_MISMATCH = b"scope does not match"
 
 TokenProvider = Callable[[str | None], Awaitable[str]]
 """Gives the access token to use; given the token Atlassian just refused, forces a refresh."""
+
+StreamRelay = Callable[[web.Request, aiohttp.ClientResponse, bytes], Awaitable[web.StreamResponse]]
+"""Relays a ``text/event-stream`` answer in place of the byte pump (the MCP route's SSE relay)."""
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Forwarder:
         url: str,
         token: TokenProvider,
         rewrite_location: Callable[[str], str] = lambda value: value,
+        stream_relay: StreamRelay | None = None,
     ) -> web.StreamResponse:
         """Send ``request`` to ``url`` and stream the answer back."""
         limit = _Limit(self._settings.max_body_bytes)
@@ -82,7 +86,9 @@ class Forwarder:
         access = await token(None)
         upstream = await self._send(request, url, access, body, product, limit)
         if upstream.status != 401:
-            return await self._relay(request, upstream, product, rewrite_location, b"")
+            return await self._respond(
+                stream_relay, request, upstream, product, rewrite_location, b""
+            )
         # A 401 for a token we believed valid (revoked early, clock skew): refresh once, and
         # replay once when the body was kept. "Scope does not match" is configuration, not
         # expiry: refreshing cannot help, so it passes through untouched.
@@ -90,14 +96,34 @@ class Forwarder:
         if _SCOPE_MISMATCH in peeked:
             log.info("upstream_scope_mismatch", product=product)
             self._metrics.upstream_auth_errors.labels("scope_mismatch").inc()
-            return await self._relay(request, upstream, product, rewrite_location, peeked)
+            return await self._respond(
+                stream_relay, request, upstream, product, rewrite_location, peeked
+            )
         if not body.replayable:
             await token(access)  # the next request gets the new token
-            return await self._relay(request, upstream, product, rewrite_location, peeked)
+            return await self._respond(
+                stream_relay, request, upstream, product, rewrite_location, peeked
+            )
         upstream.release()
         access = await token(access)
         upstream = await self._send(request, url, access, body, product, limit)
-        return await self._relay(request, upstream, product, rewrite_location, b"")
+        return await self._respond(stream_relay, request, upstream, product, rewrite_location, b"")
+
+    async def _respond(
+        self,
+        stream_relay: StreamRelay | None,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        product: str,
+        rewrite_location: Callable[[str], str],
+        head: bytes,
+    ) -> web.StreamResponse:
+        if stream_relay is not None and upstream.content_type == "text/event-stream":
+            try:
+                return await stream_relay(request, upstream, head)
+            finally:
+                upstream.release()
+        return await self._relay(request, upstream, product, rewrite_location, head)
 
     async def _peek(self, upstream: aiohttp.ClientResponse) -> bytes:
         """Up to REPLAY_LIMIT bytes of a (small, error) body, read before deciding what to do."""

@@ -26,10 +26,13 @@ def has_dot_segment(raw_path: str) -> bool:
     """True for a dot-segment in any encoding (``..``, ``%2e%2E``, ``%252e``, ``..%2f``, ``\\..``)
     or for a malformed escape or control character, which could hide one.
     """
+    if "." not in raw_path and "%" not in raw_path and "\\" not in raw_path:
+        return _CONTROL.search(raw_path) is not None  # the common case: nothing to decode
     if _BAD_ESCAPE.search(raw_path):
         return True
     for segment in raw_path.split("/"):
-        for variant in _decodings(segment):
+        variants = _decodings(segment) if "%" in segment else [segment]
+        for variant in variants:
             if _CONTROL.search(variant):
                 return True
             if any(part in {".", ".."} for part in re.split(r"[/\\]", variant)):

@@ -19,7 +19,6 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sidecar.errors import StoreUnavailable
 
@@ -54,15 +53,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return evicted
 """
 
-# Short socket timeouts: a session store that does not answer in 2 s is down for this request;
-# the client gets 503 and retries, instead of hanging on a dead connection.
-_SOCKET_TIMEOUT = 2.0
+# A store that cannot be reached in 1 s is down for this request (503, the client retries). The
+# read timeout is longer: under a burst it also times the event loop's own backlog, and a busy
+# process must not turn a healthy Redis into 503s.
+_CONNECT_TIMEOUT = 1.0
+_SOCKET_TIMEOUT = 5.0
 _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": _SOCKET_TIMEOUT,
-    "socket_connect_timeout": _SOCKET_TIMEOUT,
+    "socket_connect_timeout": _CONNECT_TIMEOUT,
     "health_check_interval": 15,
-    "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
-    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+    "retry_on_error": [RedisConnectionError],
 }
 
 
@@ -83,7 +84,7 @@ def _sentinel_client(url: str) -> Any:
     username = unquote(parts.username) if parts.username else None
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         hosts,
-        sentinel_kwargs={"socket_timeout": _SOCKET_TIMEOUT, "password": password},
+        sentinel_kwargs={"socket_timeout": _CONNECT_TIMEOUT, "password": password},
         password=password,
         username=username,
         db=db,
@@ -98,7 +99,7 @@ def connect_redis(url: str, *, cluster: bool) -> Any:
         return _sentinel_client(url)
     if cluster:
         return RedisCluster.from_url(
-            url, socket_timeout=_SOCKET_TIMEOUT, socket_connect_timeout=_SOCKET_TIMEOUT
+            url, socket_timeout=_SOCKET_TIMEOUT, socket_connect_timeout=_CONNECT_TIMEOUT
         )
     return aioredis.from_url(url, **_CLIENT_OPTIONS)
 

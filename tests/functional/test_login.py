@@ -7,9 +7,10 @@ import hashlib
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-import redis
 
 from ..harness import CLIENT_ID, CLIENT_SECRET, SITE_A, SITE_B, Stack
+
+pytestmark = pytest.mark.parametrize("store_kind", ["redis", "cluster"], indirect=True)
 
 
 async def test_login_redirects_to_atlassian_with_every_required_parameter(stack: Stack) -> None:
@@ -163,7 +164,7 @@ async def test_login_always_mints_a_new_session_id(stack: Stack) -> None:
     assert len(first) > 40
     second = (await sidecar.login()).cookies[name].value
     assert second != first
-    r = redis.Redis.from_url(stack.redis_url or "")
+    r = stack.redis()
     sid_first = first.partition(".")[0]
     assert r.exists(f"sc:{{{sid_first}}}:s", f"sc:{{{sid_first}}}:t") == 0
     sidecar.use_cookie(first)
@@ -251,10 +252,7 @@ async def test_logout_deletes_the_session_everywhere_it_lives(stack: Stack) -> N
     resp = await sidecar.client.post("/auth/logout")
     assert resp.status == 204
     sid = cookie.partition(".")[0]
-    assert (
-        redis.Redis.from_url(stack.redis_url or "").exists(f"sc:{{{sid}}}:s", f"sc:{{{sid}}}:t")
-        == 0
-    )
+    assert stack.redis().exists(f"sc:{{{sid}}}:s", f"sc:{{{sid}}}:t") == 0
     sidecar.use_cookie(cookie)
     assert (await sidecar.get("/auth/session")).status == 401
     assert sidecar.metric("sidecar_sessions_ended_total", reason="logout") == 1

@@ -9,7 +9,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-import redis
 
 from sidecar.auth.model import TokenSet
 from sidecar.auth.seal import Sealer
@@ -23,6 +22,8 @@ SPACES = f"/wiki/{SITE_A}/api/v2/spaces?limit=1"
 INVALID_GRANT = json.dumps(
     {"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."}
 )
+
+pytestmark = pytest.mark.parametrize("store_kind", ["redis", "cluster"], indirect=True)
 
 
 def refreshes(stack: Stack) -> list[str | None]:
@@ -40,7 +41,7 @@ async def stored_tokens(stack: Stack, sidecar: Sidecar) -> TokenSet:
     cookie = sidecar.cookie()
     ref = SessionRef.parse(cookie)
     assert ref is not None
-    store = RedisStore(connect_redis(stack.redis_url or "", cluster=False))
+    store = RedisStore(connect_redis(stack.redis_url or "", cluster=stack.cluster))
     try:
         stored = await TokenStore(store, Sealer((SECRET_KEY.encode(),))).load(ref)
     finally:
@@ -189,7 +190,7 @@ async def test_refused_refresh_ends_the_session_with_reauth_required(stack: Stac
     assert body["error"] == "reauth_required"
     assert body["login_url"].startswith("/auth/login")
     sid = cookie.partition(".")[0]
-    assert redis.Redis.from_url(stack.redis_url or "").keys(f"sc:{{{sid}}}*") == []
+    assert stack.redis().keys(f"sc:{{{sid}}}*") == []
     assert sidecar.metric("sidecar_token_refresh_total", result="rejected") == 1
     assert sidecar.metric("sidecar_sessions_ended_total", reason="reauth") == 1
     assert (await sidecar.get(MYSELF)).status == 401
@@ -286,7 +287,7 @@ async def test_lost_race_refusal_rereads_and_uses_the_winners_pair(stack: Stack)
         },
     ) as answer:
         pair = await answer.json()
-    store = RedisStore(connect_redis(stack.redis_url or "", cluster=False))
+    store = RedisStore(connect_redis(stack.redis_url or "", cluster=stack.cluster))
     winner = TokenSet(pair["access_token"], pair["refresh_token"], stack.clock() + 3600, ())
     await TokenStore(store, Sealer((SECRET_KEY.encode(),))).save(ref, winner, 600)
     await store.close()
