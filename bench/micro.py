@@ -5,9 +5,9 @@ Uses the sidecar's own modules unchanged, with the same inputs one small GET giv
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -76,8 +76,8 @@ def run() -> list[tuple[str, float]]:
     )
     metrics = Metrics(with_process_collectors=False)
     sink = io.StringIO()
-    configure_logging(LogSettings(format="json", level="info"))
-    logging.getLogger().handlers[0].stream = sink  # type: ignore[attr-defined]
+    with contextlib.redirect_stdout(sink):  # the sidecar's lines are written to stdout as bound
+        configure_logging(LogSettings(format="json", level="info"))
     log = structlog.get_logger("sidecar.access")
 
     def access_line() -> None:

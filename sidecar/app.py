@@ -32,6 +32,7 @@ from sidecar.keys import (
     PROXY_HTTP,
     REFRESHER,
     REQUEST_ID,
+    SENT_STATUS,
     SESSIONS,
     SETTINGS,
     STORE,
@@ -115,6 +116,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    request[SENT_STATUS] = response.status
     if REQUEST_ID in request:
         response.headers["X-Request-ID"] = request[REQUEST_ID]
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from sidecar.auth.client import AtlassianAuthClient
+    from sidecar.auth.model import SessionRecord
     from sidecar.auth.pending import PendingLogins
     from sidecar.auth.refresh import RefreshCoordinator
     from sidecar.auth.sessions import SessionRepository
@@ -32,11 +33,14 @@ __all__ = [
     "METRICS",
     "OPEN_STREAMS",
     "PENDING",
+    "PRELOADED_TOKENS",
     "PROXY_HTTP",
     "REFRESHER",
     "REQUEST_ID",
     "ROUTE",
+    "SENT_STATUS",
     "SESSIONS",
+    "SESSION_RECORD",
     "SETTINGS",
     "STORE",
 ]
@@ -55,5 +59,8 @@ FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")
 MCP_AUTH: web.AppKey[McpAuth] = web.AppKey("mcp_auth")
 OPEN_STREAMS: web.AppKey[weakref.WeakSet[web.StreamResponse]] = web.AppKey("open_streams")
 
+SESSION_RECORD: web.RequestKey[SessionRecord] = web.RequestKey("session_record")
+PRELOADED_TOKENS: web.RequestKey[bytes] = web.RequestKey("preloaded_tokens", bytes)
+SENT_STATUS: web.RequestKey[int] = web.RequestKey("sent_status", int)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 ROUTE: web.RequestKey[str] = web.RequestKey("route", str)

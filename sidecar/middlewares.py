@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -12,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from sidecar.cors import CorsPolicy, is_preflight, origin_of_url
 from sidecar.errors import BadRequest, CsrfFailed, LoginRequired, SidecarError
-from sidecar.keys import CORS_POLICY, METRICS, REQUEST_ID, ROUTE
+from sidecar.keys import CORS_POLICY, METRICS, REQUEST_ID, ROUTE, SENT_STATUS
 from sidecar.proxy.targets import has_dot_segment
 from sidecar.responses import SECURITY_HEADERS, error_response, is_navigation, login_url, redirect
 
@@ -28,6 +29,7 @@ __all__ = [
 
 log = structlog.get_logger("sidecar.access")
 
+CLIENT_CLOSED = 499
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -67,6 +69,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except asyncio.CancelledError:
+        # The client went away: what it was sent (a stream's 200), else nginx's 499.
+        status = request.get(SENT_STATUS, CLIENT_CLOSED)
         raise
     finally:
         elapsed = time.perf_counter() - started

@@ -91,10 +91,23 @@ class RefreshCoordinator:
         )
 
     async def current(
-        self, ref: SessionRef, ttl: float, *, reject_access: str | None = None
+        self,
+        ref: SessionRef,
+        ttl: float,
+        *,
+        reject_access: str | None = None,
+        preloaded: bytes | None = None,
     ) -> TokenSet:
-        """A usable pair; ``reject_access`` forces a refresh while that token is the current one."""
-        stored = await self._tokens.load(ref)
+        """A usable pair; ``reject_access`` forces a refresh while that token is the current one.
+
+        ``preloaded`` is the sealed pair as this request already read it (with the session
+        record, in one round trip); without it the pair is read from the store.
+        """
+        stored = (
+            self._tokens.open(ref, preloaded)
+            if preloaded is not None
+            else await self._tokens.load(ref)
+        )
         if stored is None:
             raise LoginRequired
         if not self._stale(stored.tokens, reject_access):

@@ -23,6 +23,7 @@ from sidecar.auth.seal import Sealer, SealError
 from sidecar.auth.tokens import SessionRef, TokenStore
 from sidecar.config import SessionSettings
 from sidecar.errors import LoginRequired
+from sidecar.keys import PRELOADED_TOKENS, SESSION_RECORD
 from sidecar.metrics import Metrics
 from sidecar.store.base import KeyValueStore
 
@@ -76,7 +77,15 @@ class SessionRepository:
 
     async def load(self, ref: SessionRef) -> SessionRecord | None:
         """The live record, or None (absent, unopenable, or just expired and ended)."""
-        raw = await self._store.get(ref.key("s"))
+        record, _tokens = await self.load_with_tokens(ref)
+        return record
+
+    async def load_with_tokens(self, ref: SessionRef) -> tuple[SessionRecord | None, bytes | None]:
+        """The live record and the raw sealed token blob, read in one round trip."""
+        raw, tokens = await self._store.get_many(ref.key("s"), ref.key("t"))
+        return await self._open_record(ref, raw), tokens
+
+    async def _open_record(self, ref: SessionRef, raw: bytes | None) -> SessionRecord | None:
         if raw is None:
             return None
         try:
@@ -168,9 +177,15 @@ class SealedSessionStorage(AbstractStorage):
     async def load_session(self, request: web.Request) -> Session:
         """Open the session named by the cookie, or an empty new one."""
         ref = SessionRef.parse(self.load_cookie(request))
-        record = await self._repo.load(ref) if ref else None
-        if ref is None or record is None:
+        if ref is None:
             return Session(None, data=None, new=True, max_age=self.max_age)
+        record, tokens = await self._repo.load_with_tokens(ref)
+        if record is None:
+            return Session(None, data=None, new=True, max_age=self.max_age)
+        # Kept for this request: the parsed record, and the token blob read with it.
+        request[SESSION_RECORD] = record
+        if tokens is not None:
+            request[PRELOADED_TOKENS] = tokens
         data: Any = {"created": int(record.created_at), "session": record.to_dict()}
         # Lifetimes are enforced by the repository on our clock; aiohttp-session's own age
         # check (on the wall clock) would only duplicate it.
@@ -203,5 +218,7 @@ async def require_session(request: web.Request, repository: SessionRepository) -
     ref = SessionRef.parse(session.identity) if not session.new else None
     if ref is None or session.empty:
         raise LoginRequired
-    record = await repository.touch(ref, SessionRecord.from_dict(dict(session)))
+    loaded = request.get(SESSION_RECORD)
+    record = loaded if loaded is not None else SessionRecord.from_dict(dict(session))
+    record = await repository.touch(ref, record)
     return SessionContext(ref, record, repository.ttl(record))

@@ -86,7 +86,10 @@ class TokenStore:
 
     async def load(self, ref: SessionRef) -> StoredTokens | None:
         """The stored pair, or None when absent or not openable with this cookie."""
-        raw = await self._store.get(ref.key(self.part))
+        return self.open(ref, await self._store.get(ref.key(self.part)))
+
+    def open(self, ref: SessionRef, raw: bytes | None) -> StoredTokens | None:
+        """Open a blob already read from the store (None when absent or not openable)."""
         if raw is None:
             return None
         try:

@@ -11,7 +11,16 @@ from aiohttp import web
 from sidecar.auth.model import Site
 from sidecar.auth.sessions import SessionContext, require_session
 from sidecar.errors import ForbiddenSite
-from sidecar.keys import AUTH_CLIENT, CLOCK, FORWARDER, METRICS, REFRESHER, SESSIONS, SETTINGS
+from sidecar.keys import (
+    AUTH_CLIENT,
+    CLOCK,
+    FORWARDER,
+    METRICS,
+    PRELOADED_TOKENS,
+    REFRESHER,
+    SESSIONS,
+    SETTINGS,
+)
 from sidecar.proxy.targets import Target, parse_target, upstream_url
 
 __all__ = ["proxy_handler"]
@@ -70,7 +79,10 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         return f"/jira/{cloud_id}{rest or ''}" if product == "jira" else location
 
     async def token(rejected: str | None) -> str:
-        tokens = await app[REFRESHER].current(ctx.ref, ctx.ttl, reject_access=rejected)
+        preloaded = request.get(PRELOADED_TOKENS) if rejected is None else None
+        tokens = await app[REFRESHER].current(
+            ctx.ref, ctx.ttl, reject_access=rejected, preloaded=preloaded
+        )
         return tokens.access_token
 
     started = time.perf_counter()

@@ -17,6 +17,9 @@ class KeyValueStore(Protocol):
     async def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """Several values in one round trip (keys of one session share a Cluster slot)."""
+
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds."""
 

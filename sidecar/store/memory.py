@@ -32,6 +32,10 @@ class MemoryStore:
         value = self._live(key)
         return value if isinstance(value, bytes) else None
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """See KeyValueStore.get_many."""
+        return [await self.get(key) for key in keys]
+
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         """See KeyValueStore.put."""
         self._put(key, value, ttl)

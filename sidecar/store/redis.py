@@ -127,6 +127,11 @@ class RedisStore:
         value: bytes | None = await self._call("get", self._client.get(key))
         return value
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """See KeyValueStore.get_many."""
+        values: list[bytes | None] = await self._call("get", self._client.mget(keys))
+        return values
+
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         """See KeyValueStore.put."""
         await self._call("put", self._client.set(key, value, px=_ms(ttl)))
