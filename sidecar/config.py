@@ -347,6 +347,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             level=reader.choice("SIDECAR_LOG_LEVEL", "info", _LEVELS),
         ),
     )
+    if settings.server.workers > 1 and settings.redis.url is None:
+        reader.problems.append(
+            "SIDECAR_WORKERS > 1 needs SIDECAR_REDIS_URL (workers share sessions)"
+        )
     if reader.problems:
         raise ConfigError(reader.problems)
     return settings

@@ -43,6 +43,7 @@ __all__ = [
     "SESSION_RECORD",
     "SETTINGS",
     "STORE",
+    "UPSTREAM_ACCESS",
 ]
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -62,5 +63,6 @@ OPEN_STREAMS: web.AppKey[weakref.WeakSet[web.StreamResponse]] = web.AppKey("open
 SESSION_RECORD: web.RequestKey[SessionRecord] = web.RequestKey("session_record")
 PRELOADED_TOKENS: web.RequestKey[bytes] = web.RequestKey("preloaded_tokens", bytes)
 SENT_STATUS: web.RequestKey[int] = web.RequestKey("sent_status", int)
+UPSTREAM_ACCESS: web.RequestKey[dict[str, object]] = web.RequestKey("upstream_access")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 ROUTE: web.RequestKey[str] = web.RequestKey("route", str)

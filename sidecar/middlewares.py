@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from sidecar.cors import CorsPolicy, is_preflight, origin_of_url
 from sidecar.errors import BadRequest, CsrfFailed, LoginRequired, SidecarError
-from sidecar.keys import CORS_POLICY, METRICS, REQUEST_ID, ROUTE, SENT_STATUS
+from sidecar.keys import CORS_POLICY, METRICS, REQUEST_ID, ROUTE, SENT_STATUS, UPSTREAM_ACCESS
 from sidecar.proxy.targets import has_dot_segment
 from sidecar.responses import SECURITY_HEADERS, error_response, is_navigation, login_url, redirect
 
@@ -63,9 +63,15 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     structlog.contextvars.bind_contextvars(request_id=request_id, route=route)
     started = time.perf_counter()
     status = 500
+    sent: int | None = None
     try:
         response = await handler(request)
         status = response.status
+        sent = (
+            response.content_length
+            if response.content_length is not None
+            else (response.body_length)
+        )
         return response
     except web.HTTPException as exc:
         status = exc.status
@@ -87,6 +93,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
                 path=request.path,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
+                bytes=sent,
+                **request.get(UPSTREAM_ACCESS, {}),
             )
 
 

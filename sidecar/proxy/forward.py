@@ -21,6 +21,7 @@ from yarl import URL
 
 from sidecar.config import UpstreamSettings
 from sidecar.errors import BadRequest, PayloadTooLarge, UpstreamTimeout, UpstreamUnavailable
+from sidecar.keys import UPSTREAM_ACCESS
 from sidecar.metrics import Metrics
 from sidecar.proxy.headers import request_headers, response_headers
 
@@ -221,6 +222,7 @@ class Forwarder:
         rewrite_location: Callable[[str], str],
         head: bytes,
     ) -> web.StreamResponse:
+        request[UPSTREAM_ACCESS] = {"product": product, "upstream_status": upstream.status}
         headers = response_headers(upstream.headers)
         if "Location" in headers:
             headers["Location"] = rewrite_location(headers["Location"])

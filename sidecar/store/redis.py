@@ -18,7 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from sidecar.errors import StoreUnavailable
 
@@ -118,7 +118,8 @@ class RedisStore:
     async def _call(self, operation: str, awaitable: Awaitable[_T]) -> _T:
         try:
             return await awaitable
-        except (RedisError, OSError, TimeoutError) as exc:
+        # RedisClusterException (no reachable cluster node) is not a RedisError.
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._on_error(operation)
             raise StoreUnavailable from exc
 

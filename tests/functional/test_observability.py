@@ -125,6 +125,9 @@ async def test_access_line_has_the_fields_and_no_secrets(stack: Stack) -> None:
     assert line["status"] == 200
     assert line["duration_ms"] >= 0
     assert line["path"] == f"/jira/{SITE_A}/rest/api/3/myself"
+    assert line["product"] == "jira"
+    assert line["upstream_status"] == 200
+    assert line["bytes"] == len(await resp.read())
     dumped = json.dumps(logs, default=str)
     for secret in stack.emulator.issued_secrets():
         assert secret not in dumped

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -573,3 +574,85 @@ async def test_slow_chunked_response_reaches_the_client_as_it_arrives(
     assert first_chunk + rest == b"chunk0chunk1chunk2"
     assert resp.headers.get("Transfer-Encoding") == "chunked"
     assert "Content-Length" not in resp.headers
+
+
+async def test_close_delimited_and_informational_answers_are_reframed(
+    stack: Stack, gateway: Gateway, raw_upstream: RawUpstream
+) -> None:
+    """A body ended by closing the connection, and a 103 before the 200, arrive whole."""
+    first = await logged_in(stack, gateway)
+    sidecar = await replica(stack, first, raw_upstream.url)
+
+    async def close_delimited(_head: bytes) -> list[bytes | float]:
+        return [b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", b"until", 0.05, b" close"]
+
+    raw_upstream.answer = close_delimited
+    status, headers, body, head = await raw_request(
+        port_of(sidecar), f"/jira/{SITE_A}/x", cookie_header(sidecar)
+    )
+    assert (status, body) == (200, b"until close")
+    assert not ("Content-Length" in headers and "Transfer-Encoding" in headers), head
+
+    async def early_hints(_head: bytes) -> list[bytes | float]:
+        return [
+            b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ]
+
+    raw_upstream.answer = early_hints
+    status, headers, body, _ = await raw_request(
+        port_of(sidecar), f"/jira/{SITE_A}/x", cookie_header(sidecar)
+    )
+    assert status == 200  # aiohttp skips informational answers: the 200 is what counts
+    assert body == b"ok"
+    assert headers["Content-Length"] == "2"
+
+
+PATTERN = hashlib.sha256(b"pattern").digest() * 32768  # 1 MiB
+
+
+async def test_256_mib_streams_both_ways_checked_by_hash(
+    stack: Stack, gateway: Gateway, aiohttp_server: Any
+) -> None:
+    """256 MiB up (chunked) and down (with a length) pass byte-identical, hashed on the fly."""
+    size = 256
+    seen: dict[str, str] = {}
+
+    async def sink(request: web.Request) -> web.StreamResponse:
+        digest = hashlib.sha256()
+        async for chunk in request.content.iter_any():
+            digest.update(chunk)
+        seen["upload"] = digest.hexdigest()
+        return web.json_response({"ok": True})
+
+    async def source(request: web.Request) -> web.StreamResponse:
+        out = web.StreamResponse()
+        out.content_length = size * len(PATTERN)
+        await out.prepare(request)
+        for _ in range(size):
+            await out.write(PATTERN)
+        return out
+
+    big = web.Application(client_max_size=1 << 40)
+    big.router.add_put("/ex/jira/{cloud}/upload", sink)
+    big.router.add_get("/ex/jira/{cloud}/download", source)
+    server = await aiohttp_server(big)
+    first = await logged_in(stack, gateway)
+    sidecar = await replica(stack, first, str(server.make_url("")).rstrip("/"))
+    expected = hashlib.sha256()
+    for _ in range(size):
+        expected.update(PATTERN)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(size):
+            yield PATTERN
+
+    resp = await sidecar.client.put(f"/jira/{SITE_A}/upload", data=chunks())
+    assert resp.status == 200
+    assert seen["upload"] == expected.hexdigest()
+    resp = await sidecar.client.get(f"/jira/{SITE_A}/download")
+    assert resp.headers["Content-Length"] == str(size * len(PATTERN))
+    got = hashlib.sha256()
+    async for chunk in resp.content.iter_any():
+        got.update(chunk)
+    assert got.hexdigest() == expected.hexdigest()

@@ -149,5 +149,9 @@ async def test_failover_under_load_keeps_sessions_and_moves_writes(
             break
         await asyncio.sleep(0.1)
     assert sentinel_group.master.client().info("replication")["role"] == "slave"
+    # once demoted, the old master answers READONLY: the same replica's pooled connections
+    # drop it and write to the promoted node
+    assert (await sidecar.client.get("/auth/login", allow_redirects=False)).status == 302
+    assert sentinel_group.replica.client().keys("sc:state:*")
     sidecar.use_cookie(cookie)
     assert (await sidecar.get("/auth/session")).status == 200
