@@ -56,7 +56,8 @@ return evicted
 # A store that cannot be reached in 1 s is down for this request (503, the client retries). The
 # read timeout is longer: under a burst it also times the event loop's own backlog, and a busy
 # process must not turn a healthy Redis into 503s.
-_CONNECT_TIMEOUT = 1.0
+_CONNECT_TIMEOUT = 2.0
+_POOL_SIZE = 64
 _SOCKET_TIMEOUT = 5.0
 _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": _SOCKET_TIMEOUT,
@@ -101,7 +102,13 @@ def connect_redis(url: str, *, cluster: bool) -> Any:
         return RedisCluster.from_url(
             url, socket_timeout=_SOCKET_TIMEOUT, socket_connect_timeout=_CONNECT_TIMEOUT
         )
-    return aioredis.from_url(url, **_CLIENT_OPTIONS)
+    # A bounded pool that queues: a burst of requests shares a few connections instead of
+    # opening hundreds at once (each with a handshake that a busy event loop may not finish
+    # within the connect timeout).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=_POOL_SIZE, timeout=_SOCKET_TIMEOUT, **_CLIENT_OPTIONS
+    )
+    return aioredis.Redis.from_pool(pool)  # owns the pool: closing the client closes it
 
 
 class RedisStore:
