@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web
     app[PENDING] = PendingLogins(store, sealer, clock)
 
     app.cleanup_ctx.append(_clients(settings, tokens, repository, owns_store=owns_store))
+    _cut_streams_at_grace(app, settings.server.shutdown_timeout)
     setup_mcp(app, settings, store=store, sealer=sealer, metrics=metrics, clock=clock)
     app.on_response_prepare.extend((_add_request_id, cors_on_prepare))
     _add_routes(app)
@@ -119,6 +121,31 @@ async def _add_request_id(request: web.Request, response: web.StreamResponse) ->
     request[SENT_STATUS] = response.status
     if REQUEST_ID in request:
         response.headers["X-Request-ID"] = request[REQUEST_ID]
+
+
+def _cut_streams_at_grace(app: web.Application, grace: float) -> None:
+    """On shutdown, streams still running just before the grace period ends are cut, so the
+    process exits in time (aiohttp alone would wait for handlers, then again after cancelling).
+    """
+    pending: set[asyncio.Task[None]] = set()
+
+    async def cut_later() -> None:
+        await asyncio.sleep(max(0.0, grace - 0.5))
+        cut = app[FORWARDER].close_streams()
+        if cut:
+            log.warning("streams_cut_at_shutdown", count=cut)
+
+    async def on_shutdown(_app: web.Application) -> None:
+        task = asyncio.create_task(cut_later())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def on_cleanup(_app: web.Application) -> None:
+        for task in list(pending):
+            task.cancel()
+
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
 
 
 def _add_routes(app: web.Application) -> None:

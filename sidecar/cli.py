@@ -20,6 +20,7 @@ from sidecar.config import Settings, load_settings
 from sidecar.errors import ConfigError
 from sidecar.log import configure_logging
 from sidecar.metrics import Metrics
+from sidecar.server import SidecarRunner
 from sidecar.workers import is_worker, supervise
 
 __all__ = ["main", "serve"]
@@ -30,7 +31,7 @@ log = structlog.get_logger("sidecar.cli")
 async def _start(
     app: web.Application, host: str, port: int, shutdown_timeout: float
 ) -> web.AppRunner:
-    runner = web.AppRunner(
+    runner = SidecarRunner(
         app,
         handle_signals=False,
         access_log=None,
@@ -38,7 +39,9 @@ async def _start(
         handler_cancellation=True,
     )
     await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_port=True).start()
+    # Only workers of one supervisor share a port; a second sidecar started by mistake on the
+    # same address must fail ("address in use"), not silently take half the traffic.
+    await web.TCPSite(runner, host, port, reuse_port=is_worker(os.environ)).start()
     return runner
 
 

@@ -34,6 +34,9 @@ def dev_environment(environ: Mapping[str, str], emulator_port: int) -> dict[str,
         # The emulator's MCP server listens on the next port (its auth server lives on the first).
         "SIDECAR_MCP_URL": f"http://localhost:{emulator_port + 1}/v1/mcp",
         "SIDECAR_SCOPES": DEV_SCOPES,
+        # The emulator signs anyone in without a password: keep dev mode off the network.
+        "SIDECAR_LISTEN": "127.0.0.1:8080",
+        "SIDECAR_METRICS_LISTEN": "127.0.0.1:9090",
         "SIDECAR_LOG_FORMAT": "console" if sys.stdout.isatty() else "json",
     }
     return {**defaults, **{k: v for k, v in environ.items() if k.startswith("SIDECAR_")}}

@@ -7,6 +7,8 @@ SidecarError                     (code, status: rendered as the contract's JSON 
 ├── ForbiddenSite                403 forbidden_site
 ├── CsrfFailed                   403 csrf_failed
 ├── BadRequest                   400 bad_request
+├── NotFound                     404 not_found (no such route; added)
+├── MethodNotAllowed             405 method_not_allowed (added)
 ├── PayloadTooLarge              413 payload_too_large
 ├── UpstreamUnavailable          502 upstream_unavailable
 │   └── AuthMisconfigured        502 upstream_unavailable (token endpoint refused our client)
@@ -27,6 +29,8 @@ __all__ = [
     "ForbiddenSite",
     "LoginRequired",
     "McpLoginRequired",
+    "MethodNotAllowed",
+    "NotFound",
     "PayloadTooLarge",
     "ReauthRequired",
     "RefreshTransient",
@@ -98,6 +102,22 @@ class BadRequest(SidecarError):
     code = "bad_request"
     status = 400
     default_message = "Malformed request."
+
+
+class NotFound(SidecarError):
+    """No such route on the sidecar (an addition to the contract's codes)."""
+
+    code = "not_found"
+    status = 404
+    default_message = "No such route."
+
+
+class MethodNotAllowed(SidecarError):
+    """The route exists but not for this method (an addition to the contract's codes)."""
+
+    code = "method_not_allowed"
+    status = 405
+    default_message = "Method not allowed on this route."
 
 
 class PayloadTooLarge(SidecarError):

@@ -12,7 +12,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from sidecar.cors import CorsPolicy, is_preflight, origin_of_url
-from sidecar.errors import BadRequest, CsrfFailed, LoginRequired, SidecarError
+from sidecar.errors import (
+    BadRequest,
+    CsrfFailed,
+    LoginRequired,
+    MethodNotAllowed,
+    NotFound,
+    SidecarError,
+)
 from sidecar.keys import CORS_POLICY, METRICS, REQUEST_ID, ROUTE, SENT_STATUS, UPSTREAM_ACCESS
 from sidecar.proxy.targets import has_dot_segment
 from sidecar.responses import SECURITY_HEADERS, error_response, is_navigation, login_url, redirect
@@ -110,7 +117,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except SidecarError as exc:
         return error_response(request, exc, request[REQUEST_ID])
     except web.HTTPException as exc:
-        if exc.status >= 400:  # aiohttp's own 404/405 pages are the sidecar's answers too
+        if exc.status in {404, 405}:  # the router's own answers, in the contract's shape
+            error = NotFound() if exc.status == 404 else MethodNotAllowed()
+            answer = error_response(request, error, request[REQUEST_ID])
+            if "Allow" in exc.headers:
+                answer.headers["Allow"] = exc.headers["Allow"]
+            return answer
+        if exc.status >= 400:
             for name, value in SECURITY_HEADERS.items():
                 exc.headers.setdefault(name, value)
         raise

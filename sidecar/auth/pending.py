@@ -82,12 +82,16 @@ class PendingLogins:
     async def take(self, browser: bytes | None, state: str) -> PendingLogin | None:
         """Redeem a state once; None when unknown, used, expired, or from another browser."""
         key = _state_key(state)
-        raw = await self._store.getdel(key)
-        if raw is None or browser is None:
+        if browser is None:
             return None
-        try:
+        raw = await self._store.get(key)
+        if raw is None:
+            return None
+        try:  # only the browser that started the login can open, and so spend, its state
             opened = self._sealer.open(raw, secret=browser, context=key.encode())
         except SealError:
+            return None
+        if await self._store.getdel(key) != raw:  # spent by a concurrent callback
             return None
         data = json.loads(opened.plaintext)
         if self._clock() - float(data["created_at"]) > PENDING_TTL:

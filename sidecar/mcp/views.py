@@ -98,7 +98,13 @@ async def mcp_proxy(request: web.Request) -> web.StreamResponse:
     outgoing = request.clone(headers=headers)
     try:
         return await app[FORWARDER].forward(
-            outgoing, product="mcp", url=url, token=token, stream_relay=relay
+            outgoing,
+            product="mcp",
+            url=url,
+            token=token,
+            stream_relay=relay,
+            # a redirect on the MCP server's origin comes back through the sidecar
+            rewrite_location=lambda location: rewrite_endpoint(location, url, settings.mcp_url),
         )
     except McpLoginRequired as exc:
         return _mcp_login_required(request, exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -70,6 +71,14 @@ class Forwarder:
         self._http = http
         self._settings = settings
         self._metrics = metrics
+        self._live: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
+
+    def close_streams(self) -> int:
+        """Cut every response still streaming (shutdown past its grace); how many there were."""
+        live = list(self._live)
+        for upstream in live:
+            upstream.close()
+        return len(live)
 
     async def forward(
         self,
@@ -232,6 +241,7 @@ class Forwarder:
         framing = upstream.headers.get("Transfer-Encoding", "").lower()
         if upstream.content_length is not None and "chunked" not in framing:
             response.content_length = upstream.content_length
+        self._live.add(upstream)
         try:
             await response.prepare(request)
             if head:
@@ -240,6 +250,7 @@ class Forwarder:
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             upstream.close()  # the client left; drop the upstream connection with it
         finally:
+            self._live.discard(upstream)
             upstream.release()
         return response
 
@@ -257,12 +268,7 @@ class Forwarder:
                 if not chunk:
                     break
                 await response.write(chunk)
-        except (
-            TimeoutError,
-            aiohttp.ClientPayloadError,
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientOSError,
-        ) as exc:
+        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             event = (
                 "upstream_read_timeout"
                 if isinstance(exc, TimeoutError)

@@ -13,7 +13,9 @@ __all__ = ["PREFIXES", "Target", "has_dot_segment", "parse_target", "upstream_ur
 # Route prefix -> Atlassian product name in /ex/{product}/{cloudId}/...
 PREFIXES = {"jira": "jira", "wiki": "confluence"}
 
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# A % not followed by two hex digits, or %C0/%C1 (overlong UTF-8, how ".." is smuggled past
+# decoders that are not strict), is malformed.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})|%[cC][01]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -35,7 +37,9 @@ def has_dot_segment(raw_path: str) -> bool:
         for variant in variants:
             if _CONTROL.search(variant):
                 return True
-            if any(part in {".", ".."} for part in re.split(r"[/\\]", variant)):
+            # "/" and "\\" separate segments; ";" starts a path parameter ("..;x" is "..").
+            parts = re.split(r"[/\\]", variant)
+            if any(part.partition(";")[0] in {".", ".."} for part in parts):
                 return True
     return False
 

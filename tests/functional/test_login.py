@@ -140,7 +140,7 @@ async def test_denied_consent_is_a_clear_403_and_uses_up_the_state(stack: Stack)
 
 
 async def test_replayed_callback_and_foreign_state_are_refused(stack: Stack) -> None:
-    """A callback replayed, or finished in another browser, never starts a session."""
+    """A callback finished in another browser, or replayed, never starts a session."""
     sidecar = await stack.sidecar()
     authorize = await sidecar.start_login()
     callback = await stack.consent(authorize)
@@ -148,10 +148,13 @@ async def test_replayed_callback_and_foreign_state_are_refused(stack: Stack) -> 
     stolen = await other.finish(callback)
     assert stolen.status == 400
     assert other.cookie() is None
-    # the state was spent by the foreign attempt; the rightful browser must start over
+    assert len(stack.emulator.token_calls) == 0
+    # the foreign attempt could not spend the state: the rightful browser still finishes
+    rightful = await sidecar.finish(callback)
+    assert rightful.status == 302
     replay = await sidecar.finish(callback)
     assert replay.status == 400
-    assert len(stack.emulator.token_calls) == 0
+    assert len(stack.emulator.token_calls) == 1
 
 
 async def test_login_always_mints_a_new_session_id(stack: Stack) -> None:

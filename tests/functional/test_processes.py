@@ -195,3 +195,66 @@ async def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
     assert '"event": "stopped"' in log
     assert "Traceback" not in log
     assert CLIENT_SECRET not in log
+
+
+async def test_sigterm_cuts_a_long_stream_at_the_grace_period(
+    real_emulator: tuple[Emulator, str],
+    aiohttp_server: AiohttpServer,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    """A download longer than the grace period is cut when it ends; the process exits 0 in time."""
+    emulator, url = real_emulator
+    gateway = RecordingUpstream()
+
+    async def endless(request: web.Request, _rec: Recorded) -> web.StreamResponse:
+        out = web.StreamResponse()
+        await out.prepare(request)
+        for _ in range(600):
+            await out.write(b"x" * 1024)
+            await asyncio.sleep(0.1)
+        return out
+
+    gateway.responder = endless
+    gateway_server = await aiohttp_server(gateway.app())
+    env = {
+        "SIDECAR_AUTH_URL": url,
+        "SIDECAR_API_URL": str(gateway_server.make_url("")).rstrip("/"),
+        "SIDECAR_REDIS_URL": redis_url,
+        "SIDECAR_SHUTDOWN_TIMEOUT": "3",
+    }
+    with processes(1, env, tmp_path) as (replica,):
+        await replica.ready()
+        async with Stack(emulator, url, Clock(), redis_url) as stack:
+            cookie = await login_through(replica, stack)
+        async with aiohttp.ClientSession() as http:
+            resp = await http.get(replica.url + MYSELF, headers={"Cookie": cookie})
+            assert resp.status == 200
+            await resp.content.readany()
+            started = time.monotonic()
+            replica.process.send_signal(signal.SIGTERM)
+            code = await asyncio.get_running_loop().run_in_executor(None, replica.process.wait, 20)
+            elapsed = time.monotonic() - started
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await resp.read()  # the stream was cut, visibly (no proper end of body)
+    assert code == 0
+    assert elapsed < 3 + 2
+
+
+async def test_a_second_sidecar_on_the_same_address_fails_instead_of_sharing_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Only workers of one supervisor share a port: a stray second process exits non-zero."""
+    with processes(1, {"SIDECAR_REDIS_URL": redis_url}, tmp_path) as (first,):
+        await first.ready()
+        second = Process(
+            {"SIDECAR_REDIS_URL": redis_url, "SIDECAR_LISTEN": f"127.0.0.1:{first.port}"},
+            tmp_path / "second.log",
+        )
+        try:
+            code = await asyncio.get_running_loop().run_in_executor(None, second.process.wait, 20)
+        finally:
+            second.stop()
+        assert code != 0
+        assert "address already in use" in second.log.read_text().lower()
+        await first.ready()

@@ -120,6 +120,8 @@ async def test_raw_request_lines_reach_the_gateway_byte_for_byte(
         (f"/jira/{SITE_A}/rest/api/3/%2E./x", 400),
         (f"/jira/{SITE_A}/rest/./api", 400),
         (f"/jira/{SITE_A}/rest/api/%zz", 400),
+        (f"/jira/{SITE_A}/rest/..;/x", 400),
+        (f"/jira/{SITE_A}/rest/%c0%ae%c0%ae/x", 400),
         ("/jira/%2e%2e/ex/confluence/" + SITE_A + "/wiki/rest/api/space", 400),
     ],
 )
@@ -656,3 +658,17 @@ async def test_256_mib_streams_both_ways_checked_by_hash(
     async for chunk in resp.content.iter_any():
         got.update(chunk)
     assert got.hexdigest() == expected.hexdigest()
+
+
+async def test_unknown_routes_and_methods_answer_in_the_contract_shape(stack: Stack) -> None:
+    """404 not_found and 405 method_not_allowed are JSON with X-Sidecar-Error, never echoes."""
+    sidecar = await stack.sidecar()
+    missing = await sidecar.get("/nothing/here")
+    assert missing.status == 404
+    assert missing.headers["X-Sidecar-Error"] == "not_found"
+    assert (await missing.json())["error"] == "not_found"
+    wrong = await sidecar.client.get("/auth/logout")
+    assert wrong.status == 405
+    assert wrong.headers["X-Sidecar-Error"] == "method_not_allowed"
+    assert "POST" in wrong.headers["Allow"]
+    assert wrong.headers["Cache-Control"] == "no-store"
