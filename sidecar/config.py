@@ -184,6 +184,13 @@ class _Reader:
         return value
 
 
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(value)
+    return number
+
+
 def _positive_float(value: str) -> float:
     number = float(value)
     if not math.isfinite(number) or number <= 0:
@@ -265,7 +272,9 @@ def _session(reader: _Reader, public_url: str) -> SessionSettings:
         idle_timeout=min(idle, max_age),
         max_age=max_age,
         secure_cookies=public_url.startswith("https://"),
-        refresh_skew=reader.parsed("SIDECAR_REFRESH_SKEW", 60.0, float, "a number of seconds"),
+        refresh_skew=reader.parsed(
+            "SIDECAR_REFRESH_SKEW", 60.0, _non_negative_float, "a number of seconds >= 0"
+        ),
     )
 
 
@@ -275,6 +284,13 @@ def _redis(reader: _Reader) -> RedisSettings:
         reader.problems.append(
             "SIDECAR_REDIS_URL must start with one of " + ", ".join(_REDIS_SCHEMES)
         )
+    if url is not None and url.startswith("redis+sentinel://"):
+        path = urlsplit(url).path.strip("/")
+        if not path:
+            reader.problems.append(
+                "SIDECAR_REDIS_URL: a redis+sentinel:// URL must name the master "
+                "(redis+sentinel://host:26379,host:26379/mymaster)"
+            )
     cluster = reader.parsed("SIDECAR_REDIS_CLUSTER", False, _boolean, "true or false")  # noqa: FBT003
     if cluster and url is None:
         reader.problems.append("SIDECAR_REDIS_CLUSTER=true needs SIDECAR_REDIS_URL")
