@@ -93,11 +93,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 def _bus_safe_port() -> int:
-    """A free port whose cluster-bus twin (port + 10000) is a valid port too."""
+    """A free port whose cluster-bus twin (port + 10000) is a valid, free port too."""
     while True:
         port = free_port()
-        if port + 10000 <= 65535:
-            return port
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 class RedisClusterServers:

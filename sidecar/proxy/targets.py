@@ -57,7 +57,7 @@ class Target:
 def parse_target(raw_path: str) -> Target | None:
     """Split ``/jira/{site}{rest}?{query}``; None when the path is not a proxied one."""
     path, sep, query = raw_path.partition("?")
-    prefix, _, remainder = path.lstrip("/").partition("/")
+    prefix, _, remainder = path.removeprefix("/").partition("/")
     product = PREFIXES.get(prefix)
     if product is None:
         return None
