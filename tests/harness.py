@@ -21,6 +21,8 @@ from sidecar.config import Settings, load_settings
 from sidecar.emulator import Emulator
 from sidecar.metrics import Metrics
 
+from .emulator.helpers import FakeClock as Clock
+
 __all__ = [
     "CLIENT_ID",
     "CLIENT_SECRET",
@@ -46,20 +48,6 @@ TEST_SCOPES = (
 _CONSENT_ID = re.compile(r'name="consent_id" value="([^"]+)"')
 
 Client = TestClient[web.Request, web.Application]
-
-
-class Clock:
-    """One fake wall clock shared by the emulator and the sidecars."""
-
-    def __init__(self, start: float = 1_780_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.now += seconds
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
+from sidecar.auth.browser import browser_of, login_browser, remember_browser
 from sidecar.auth.flow import (
     Misconfigured,
     Transient,
@@ -17,7 +18,6 @@ from sidecar.auth.flow import (
     safe_return_to,
 )
 from sidecar.auth.model import SessionRecord
-from sidecar.auth.pending import PENDING_TTL, new_browser_id, parse_browser_id
 from sidecar.auth.sessions import require_session
 from sidecar.auth.tokens import SessionRef
 from sidecar.errors import AuthMisconfigured, BadRequest, RefreshTransient, SidecarError
@@ -49,13 +49,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     return_to = _return_to(request, request.query.get("return_to"))
-    cookie_name = settings.session.login_cookie_name
-    browser_cookie = request.cookies.get(cookie_name, "")
-    browser = parse_browser_id(browser_cookie)
-    if browser is None:
-        browser_cookie = new_browser_id()
-        browser = parse_browser_id(browser_cookie)
-    assert browser is not None  # noqa: S101 - just minted
+    browser, browser_cookie = login_browser(request, settings.session)
     verifier, challenge = new_pkce()
     state = await app[PENDING].begin(browser, verifier, return_to)
     location = authorize_url(
@@ -67,15 +61,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         code_challenge=challenge,
     )
     response = redirect(location)
-    response.set_cookie(
-        cookie_name,
-        browser_cookie,
-        max_age=int(PENDING_TTL),
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=settings.session.secure_cookies,
-    )
+    remember_browser(response, settings.session, browser_cookie)
     log.info("login_started")
     return response
 
@@ -85,7 +71,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     app = request.app
     metrics = app[METRICS]
     state = request.query.get("state", "")
-    browser = parse_browser_id(request.cookies.get(app[SETTINGS].session.login_cookie_name))
+    browser = browser_of(request, app[SETTINGS].session)
     pending = await app[PENDING].take(browser, state) if state else None
     if pending is None:
         metrics.logins.labels("state_invalid").inc()

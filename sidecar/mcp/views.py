@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp_session import get_session
 from multidict import CIMultiDict
 
+from sidecar.auth.browser import browser_of, login_browser, remember_browser
 from sidecar.auth.flow import Misconfigured, Transient, Updated, new_pkce, safe_return_to
-from sidecar.auth.pending import PENDING_TTL, new_browser_id, parse_browser_id
 from sidecar.auth.sessions import require_session
 from sidecar.auth.tokens import SessionRef
 from sidecar.auth.views import AccessDenied
@@ -191,13 +191,7 @@ async def mcp_login(request: web.Request) -> web.StreamResponse:
         return redirect(return_to)  # /mcp uses the 3LO token: nothing to connect
     found = await auth.oauth.discover()
     registration = await auth.oauth.registration(found)
-    cookie_name = settings.session.login_cookie_name
-    browser_cookie = request.cookies.get(cookie_name, "")
-    browser = parse_browser_id(browser_cookie)
-    if browser is None:
-        browser_cookie = new_browser_id()
-        browser = parse_browser_id(browser_cookie)
-    assert browser is not None  # noqa: S101 - just minted
+    browser, browser_cookie = login_browser(request, settings.session)
     verifier, challenge = new_pkce()
     state = await app[PENDING].begin(browser, verifier, _RETURN_PREFIX + return_to)
     location = authorize_url(
@@ -210,15 +204,7 @@ async def mcp_login(request: web.Request) -> web.StreamResponse:
         scopes=found.scopes,
     )
     response = redirect(location)
-    response.set_cookie(
-        cookie_name,
-        browser_cookie,
-        max_age=int(PENDING_TTL),
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=settings.session.secure_cookies,
-    )
+    remember_browser(response, settings.session, browser_cookie)
     log.info("mcp_login_started")
     return response
 
@@ -227,7 +213,7 @@ async def mcp_callback(request: web.Request) -> web.StreamResponse:
     """Finish the MCP consent: check the state, exchange the code, keep the MCP pair sealed."""
     app = request.app
     state = request.query.get("state", "")
-    browser = parse_browser_id(request.cookies.get(app[SETTINGS].session.login_cookie_name))
+    browser = browser_of(request, app[SETTINGS].session)
     pending = await app[PENDING].take(browser, state) if state else None
     if pending is None or not pending.return_to.startswith(_RETURN_PREFIX):
         log.info("mcp_login_state_invalid")
