@@ -76,7 +76,28 @@ def _build_store(settings: Settings, metrics: Metrics) -> KeyValueStore:
         )
         return MemoryStore()
     client = connect_redis(settings.redis.url.value, cluster=settings.redis.cluster)
-    return RedisStore(client, on_error=lambda op: metrics.session_store_errors.labels(op).inc())
+    return RedisStore(client, on_error=_store_error_reporter(metrics))
+
+
+# An outage fails every request: count each failure, log at most one line per interval.
+STORE_ERROR_LOG_INTERVAL = 10.0
+
+
+def _store_error_reporter(metrics: Metrics) -> Callable[[str], None]:
+    last_logged = -STORE_ERROR_LOG_INTERVAL
+    suppressed = 0
+
+    def report(operation: str) -> None:
+        nonlocal last_logged, suppressed
+        metrics.session_store_errors.labels(operation).inc()
+        now = time.monotonic()
+        if now - last_logged < STORE_ERROR_LOG_INTERVAL:
+            suppressed += 1
+            return
+        log.error("session_store_error", operation=operation, suppressed_since_last=suppressed)
+        last_logged, suppressed = now, 0
+
+    return report
 
 
 def create_app(settings: Settings, *, overrides: Overrides | None = None) -> web.Application:

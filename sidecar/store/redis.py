@@ -63,7 +63,11 @@ _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": _SOCKET_TIMEOUT,
     "socket_connect_timeout": _CONNECT_TIMEOUT,
     "health_check_interval": 15,
-    "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+    # One quick retry on a dropped connection (a restarted Redis, a failover); a timeout is
+    # not retried: it already waited the full read timeout.
+    "retry": Retry(
+        ExponentialBackoff(cap=0.2, base=0.02), retries=1, supported_errors=(RedisConnectionError,)
+    ),
     "retry_on_error": [RedisConnectionError],
 }
 

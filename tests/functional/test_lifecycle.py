@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import structlog
 
 from sidecar.emulator import Emulator
 
@@ -137,6 +138,8 @@ async def test_store_outage_is_503_and_recovers_without_restart(
         await sidecar.login()
         assert server.process is not None
         os.kill(server.process.pid, signal.SIGSTOP)
+        capture = structlog.testing.capture_logs()
+        logs = capture.__enter__()
         try:  # all at once: each waits out the store's read timeout
             xhr, navigation, login, live, ready = await asyncio.gather(
                 sidecar.get(MYSELF),
@@ -151,6 +154,9 @@ async def test_store_outage_is_503_and_recovers_without_restart(
             )
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
+            capture.__exit__(None, None, None)
+        store_errors = [e for e in logs if e["event"] == "session_store_error"]
+        assert len(store_errors) == 1  # three failed requests, one log line (rate-limited)
         assert xhr.status == 503
         assert xhr.headers["Retry-After"] == "5"
         assert (await xhr.json())["error"] == "temporarily_unavailable"
