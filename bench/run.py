@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -54,6 +55,7 @@ class Plan:
     sse_streams: int
     sse_window: float
     storm: int
+    transfer_mib: int = 100
 
 
 FULL = Plan(rounds=3, seconds=4, sse_streams=1000, sse_window=6.0, storm=1000)
@@ -176,7 +178,7 @@ def jql(targets: list[Target], plan: Plan, summary: dict[str, object]) -> None:
 
 
 def _curl(target: Target, direction: str, upload_file: Path) -> tuple[float, int, int]:
-    """One 100 MiB transfer: MiB/s, HTTP status, peak RSS growth (KiB) of the target process."""
+    """One transfer: MiB/s, HTTP status, peak RSS growth (KiB) of the target process."""
     before = proc_status(target.pid)["VmRSS"]
     reset_peak(target.pid)
     argv = ["taskset", "-c", DRIVER_CPU, "curl", "-s", "-o", "/dev/null", "-H", "Expect:"]
@@ -187,17 +189,18 @@ def _curl(target: Target, direction: str, upload_file: Path) -> tuple[float, int
     else:
         argv += ["-T", str(upload_file), "-w", "%{speed_upload} %{http_code}"]
         argv += [f"{target.url}/jira/{CLOUD_ID}/upload"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True)
     speed, status = done.stdout.split()
     growth = proc_status(target.pid)["VmHWM"] - before
     return float(speed) / MIB, int(status), growth
 
 
 def transfer(targets: list[Target], plan: Plan, summary: dict[str, object], tmp: Path) -> None:
-    out(f"== transfer: 100 MiB download and upload (curl), x {plan.rounds + 1}, interleaved")
+    size = plan.transfer_mib
+    out(f"== transfer: {size} MiB download and upload (curl), x {plan.rounds + 1}, interleaved")
     upload_file = tmp / "upload.bin"
     with upload_file.open("wb") as fh:
-        for _ in range(100):
+        for _ in range(size):
             fh.write(os.urandom(MIB))
     res: dict[tuple[str, str], list[tuple[float, int, int]]] = {}
     for _ in range(plan.rounds + 1):
@@ -567,16 +570,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one round, shorter runs")
     parser.add_argument("--profile", action="store_true", help="also py-spy the sidecar")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    parser.add_argument(
+        "--transfer-mib", type=int, default=100, help="size of the transfer scenario (MiB)"
+    )
     args = parser.parse_args(argv)
     chosen = args.scenario or list(SCENARIOS)
-    plan = QUICK if args.quick else FULL
+    plan = dataclasses.replace(QUICK if args.quick else FULL, transfer_mib=args.transfer_mib)
     for tool in ("nginx", "wrk", "redis-server", "taskset", "curl"):
         if shutil.which(tool) is None:
             out(f"{tool} is missing: apt-get install -y nginx wrk redis-server curl util-linux")
             return 2
     os.sched_setaffinity(0, {int(DRIVER_CPU)})
     started = time.monotonic()
-    stack = Stack()
+    stack = Stack(download_mib=plan.transfer_mib)
     summary: dict[str, object] = {}
     try:
         out(

@@ -100,6 +100,7 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    download_mib: int = 100  # size of the upstream's /download answer
 
     def __post_init__(self) -> None:
         self.tmp.chmod(0o755)  # nginx workers run as an unprivileged user and read www/
@@ -185,7 +186,7 @@ class Stack:
         )
         block = (b"0123456789abcdef" * 4096) * 16  # 1 MiB
         with (jira / "download").open("wb") as out:
-            for _ in range(100):
+            for _ in range(self.download_mib):
                 out.write(block)
         resources = [
             {
