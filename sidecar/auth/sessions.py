@@ -100,13 +100,20 @@ class SessionRepository:
             await self.save(ref, record)
         return record
 
-    async def save(self, ref: SessionRef, record: SessionRecord) -> None:
-        """Write the sealed record and align the token key's TTL with it."""
+    async def save(self, ref: SessionRef, record: SessionRecord, *, create: bool = False) -> None:
+        """Write the sealed record and align the token key's TTL with it.
+
+        Only ``create`` writes a record that is not there: an update racing a logout must not
+        bring the ended session back (LoginRequired instead).
+        """
         blob = self._sealer.seal(
             json.dumps(record.to_dict()).encode(), secret=ref.secret, context=ref.key("s").encode()
         )
         ttl = self.ttl(record)
-        await self._store.put(ref.key("s"), blob, ttl)
+        if create:
+            await self._store.put(ref.key("s"), blob, ttl)
+        elif not await self._store.update(ref.key("s"), blob, ttl):
+            raise LoginRequired
         await self._store.expire(ref.key("t"), ttl)
         await self._store.expire(ref.key("m"), ttl)  # the MCP pair, when connected
         if record.account_id:
@@ -199,7 +206,7 @@ class SealedSessionStorage(AbstractStorage):
         if session.empty or ref is None:
             self.save_cookie(response, "", max_age=self.max_age)
             return
-        await self._repo.save(ref, SessionRecord.from_dict(dict(session)))
+        await self._repo.save(ref, SessionRecord.from_dict(dict(session)), create=session.new)
         self.save_cookie(response, ref.cookie_value, max_age=self.max_age)
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_session import get_session, new_session
 
 from sidecar.auth.browser import browser_of, login_browser, remember_browser
@@ -140,18 +141,30 @@ async def logout(request: web.Request) -> web.StreamResponse:
     ref = SessionRef.parse(session.identity) if not session.new else None
     if ref is not None:
         account_id = session.get("account_id")
-        if request.query.get("everywhere") in {"1", "true"} and account_id:
+        everywhere = request.query.get("everywhere", "").lower() in {"1", "true", "yes"}
+        if everywhere and account_id:
             await app[SESSIONS].end_account(account_id, "logout")
         else:
             await app[SESSIONS].end(ref, account_id, "logout")
     session.invalidate()
     content_type = request.headers.get("Content-Type", "")
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.post()
-        target = request.query.get("return_to") or form.get("return_to")
-        location = _return_to(request, target if isinstance(target, str) else None)
+        target = request.query.get("return_to") or await _form_return_to(request)
+        location = _return_to(request, target)
         return redirect(location, 303)
     return web.Response(status=204, headers=SECURITY_HEADERS)
+
+
+async def _form_return_to(request: web.Request) -> str | None:
+    """``return_to`` from a logout form; a body that does not parse is simply ignored (the
+    session is already ended; the answer must still clear the cookie).
+    """
+    try:
+        form = await request.post()
+    except (ValueError, LookupError, HttpProcessingError, web.HTTPRequestEntityTooLarge):
+        return None
+    value = form.get("return_to")
+    return value if isinstance(value, str) else None
 
 
 def _iso(timestamp: float) -> str:

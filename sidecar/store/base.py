@@ -23,6 +23,9 @@ class KeyValueStore(Protocol):
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds."""
 
+    async def update(self, key: str, value: bytes, ttl: float) -> bool:
+        """Replace only an existing value (never bring back a deleted key); whether it did."""
+
     async def set_if_equal(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
         """Compare-and-set: replace only when the current value is exactly ``expected``."""
 

@@ -40,6 +40,13 @@ class MemoryStore:
         """See KeyValueStore.put."""
         self._put(key, value, ttl)
 
+    async def update(self, key: str, value: bytes, ttl: float) -> bool:
+        """See KeyValueStore.update."""
+        if self._live(key) is None:
+            return False
+        self._put(key, value, ttl)
+        return True
+
     async def set_if_equal(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
         """See KeyValueStore.set_if_equal."""
         if self._live(key) != expected:

@@ -148,6 +148,11 @@ class RedisStore:
         """See KeyValueStore.put."""
         await self._call("put", self._client.set(key, value, px=_ms(ttl)))
 
+    async def update(self, key: str, value: bytes, ttl: float) -> bool:
+        """See KeyValueStore.update."""
+        done = await self._call("put", self._client.set(key, value, px=_ms(ttl), xx=True))
+        return bool(done)
+
     async def set_if_equal(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
         """See KeyValueStore.set_if_equal."""
         done = await self._call("cas", self._cas(keys=[key], args=[expected, value, _ms(ttl)]))

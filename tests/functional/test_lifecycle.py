@@ -10,10 +10,14 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 import structlog
 
+from sidecar.auth.tokens import SessionRef
 from sidecar.emulator import Emulator
+from sidecar.errors import LoginRequired
+from sidecar.keys import SESSIONS
 
 from ..conftest import RedisServer
 from ..harness import SECRET_KEY, SITE_A, Clock, Stack
@@ -181,3 +185,47 @@ async def test_store_outage_is_503_and_recovers_without_restart(
         assert statuses[-1] == 200
         assert set(statuses) <= {200, 503}
     server.stop()
+
+
+async def test_a_write_racing_a_logout_does_not_bring_the_session_back(stack: Stack) -> None:
+    """A request that loaded the session before a logout cannot write it back afterwards."""
+    sidecar = await stack.sidecar()
+    await sidecar.login()
+    cookie = sidecar.cookie()
+    ref = SessionRef.parse(cookie)
+    assert ref is not None
+    repository = sidecar.client.app[SESSIONS]
+    record = await repository.load(ref)  # what an in-flight request holds
+    assert record is not None
+    assert (await sidecar.client.post("/auth/logout")).status == 204
+    stack.clock.advance(120)  # its idle-clock write (or a sites re-check) comes after
+    with pytest.raises(LoginRequired):
+        await repository.touch(ref, record)
+    assert stack.redis().keys(f"sc:{{{ref.sid}}}*") == []
+    sidecar.use_cookie(cookie or "")
+    assert (await sidecar.get("/auth/session")).status == 401
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"x"),
+        ("multipart/form-data; boundary=xx", b"--xx\r\nfoo"),
+        ("application/x-www-form-urlencoded; charset=foo-bar", b"return_to=x"),
+        ("application/x-www-form-urlencoded", b"return_to=\xff"),
+    ],
+)
+async def test_logout_with_a_broken_form_still_ends_and_clears(
+    stack: Stack, content_type: str, body: bytes
+) -> None:
+    """A form body that does not parse: the session ends, the cookie is cleared, no 500."""
+    sidecar = await stack.sidecar()
+    await sidecar.login()
+    resp = await sidecar.client.post(
+        "/auth/logout", data=body, headers={"Content-Type": content_type}, allow_redirects=False
+    )
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/"
+    cleared = resp.cookies[sidecar.settings.session.cookie_name]
+    assert cleared.value == ""
+    assert (await sidecar.get("/auth/session")).status == 401

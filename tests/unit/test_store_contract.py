@@ -216,3 +216,16 @@ async def test_unreachable_redis_raises_store_unavailable(cluster: bool) -> None
         assert errors == [operation for operation, _ in calls]
     finally:
         await store.close()
+
+
+async def test_update_never_brings_back_a_deleted_key(backend: tuple[str, bool]) -> None:
+    """update replaces an existing value only; after a delete it writes nothing."""
+    async with opened(backend) as store:
+        assert await store.update(A, b"ghost", LONG) is False
+        assert await store.get(A) is None
+        await store.put(A, b"one", LONG)
+        assert await store.update(A, b"two", LONG) is True
+        assert await store.get(A) == b"two"
+        await store.delete(A)
+        assert await store.update(A, b"three", LONG) is False
+        assert await store.get(A) is None
