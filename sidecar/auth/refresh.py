@@ -22,7 +22,7 @@ from typing import Protocol
 
 import structlog
 
-from sidecar.auth.flow import Misconfigured, Refused, TokenResult, Transient, Updated
+from sidecar.auth.flow import Misconfigured, Refused, TokenResult, Updated
 from sidecar.auth.model import TokenSet
 from sidecar.auth.tokens import SessionRef, StoredTokens, TokenStore
 from sidecar.errors import (
@@ -190,7 +190,7 @@ class RefreshCoordinator:
             log.error("token_refresh_client_error", error=result.error)
             raise AuthMisconfigured
         self._metrics.token_refresh.labels("transient_error").inc()
-        log.warning("token_refresh_transient_error", reason=_reason(result))
+        log.warning("token_refresh_transient_error", reason=result.reason)
         raise RefreshTransient
 
     async def _persist(
@@ -230,6 +230,3 @@ class RefreshCoordinator:
         await self._end_session(ref, "reauth")
         raise ReauthRequired
 
-
-def _reason(result: Transient) -> str:
-    return result.reason

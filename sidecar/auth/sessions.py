@@ -70,11 +70,6 @@ class SessionRepository:
         """Store TTL for the session's keys right now."""
         return max(1.0, self.expires_at(record) - self._clock())
 
-    def new_record(self) -> SessionRecord:
-        """An empty record stamped now."""
-        now = self._clock()
-        return SessionRecord(None, None, (), (), now, now, now)
-
     async def load(self, ref: SessionRef) -> SessionRecord | None:
         """The live record, or None (absent, unopenable, or just expired and ended)."""
         record, _tokens = await self.load_with_tokens(ref)
