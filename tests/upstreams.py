@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 
 from .harness import SITE_A, SITE_B
 
-__all__ = ["RawUpstream", "Recorded", "RecordingUpstream", "raw_request"]
+__all__ = ["RawUpstream", "Recorded", "RecordingUpstream", "Responder", "raw_request"]
 
 ACCOUNT_ID = "5b10ac8d82e05b22cc7d4ef5"
 RESOURCES: list[dict[str, object]] = [

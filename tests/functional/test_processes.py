@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -24,7 +24,7 @@ from sidecar.emulator import Emulator, EmulatorConfig
 
 from ..conftest import free_port
 from ..harness import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, SITE_A, Clock, Stack
-from ..upstreams import Recorded, RecordingUpstream
+from ..upstreams import Recorded, RecordingUpstream, Responder
 
 MYSELF = f"/jira/{SITE_A}/rest/api/3/myself"
 SKEW = 3597  # tokens live 3600 s at the emulator: stale for the sidecar 3 s after issue
@@ -147,6 +147,31 @@ async def test_three_processes_storm_refreshes_exactly_once(
                 assert calls[-1].status == 200
 
 
+@asynccontextmanager
+async def replica_behind(
+    emulator: tuple[Emulator, str],
+    aiohttp_server: AiohttpServer,
+    redis_url: str,
+    tmp_path: Path,
+    responder: Responder,
+    **env: str,
+) -> AsyncIterator[tuple[Process, str]]:
+    """One signed-in `serve` process whose gateway answers with ``responder``: (it, cookie)."""
+    gateway = RecordingUpstream(responder=responder)
+    gateway_server = await aiohttp_server(gateway.app())
+    url = emulator[1]
+    base = {
+        "SIDECAR_AUTH_URL": url,
+        "SIDECAR_API_URL": str(gateway_server.make_url("")).rstrip("/"),
+        "SIDECAR_REDIS_URL": redis_url,
+    }
+    with processes(1, {**base, **env}, tmp_path) as (replica,):
+        await replica.ready()
+        async with Stack(emulator[0], url, Clock(), redis_url) as stack:
+            cookie = await login_through(replica, stack)
+        yield replica, cookie
+
+
 async def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
     real_emulator: tuple[Emulator, str],
     aiohttp_server: AiohttpServer,
@@ -154,43 +179,39 @@ async def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(
     tmp_path: Path,
 ) -> None:
     """SIGTERM: the slow request in flight completes, new connections are refused, exit 0."""
-    emulator, url = real_emulator
-    gateway = RecordingUpstream()
 
     async def slow(_r: web.Request, _rec: Recorded) -> web.StreamResponse:
         await asyncio.sleep(1.5)
         return web.json_response({"slow": True})
 
-    gateway.responder = slow
-    gateway_server = await aiohttp_server(gateway.app())
-    env = {
-        "SIDECAR_AUTH_URL": url,
-        "SIDECAR_API_URL": str(gateway_server.make_url("")).rstrip("/"),
-        "SIDECAR_REDIS_URL": redis_url,
-        "SIDECAR_SHUTDOWN_TIMEOUT": "5",
-        "SIDECAR_LOG_LEVEL": "info",
-    }
-    with processes(1, env, tmp_path) as (replica,):
-        await replica.ready()
-        async with Stack(emulator, url, Clock(), redis_url) as stack:
-            cookie = await login_through(replica, stack)
-        async with aiohttp.ClientSession() as http:
-            slow_request = asyncio.create_task(
-                http.get(replica.url + MYSELF, headers={"Cookie": cookie})
-            )
-            await asyncio.sleep(0.4)
-            started = time.monotonic()
-            replica.process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
-            with pytest.raises(aiohttp.ClientConnectionError):
-                async with aiohttp.ClientSession() as fresh:
-                    await fresh.get(replica.url + "/livez")
-            resp = await slow_request
-            assert resp.status == 200
-            assert await resp.json() == {"slow": True}
-            code = await asyncio.get_running_loop().run_in_executor(None, replica.process.wait, 10)
-            assert code == 0
-            assert time.monotonic() - started < 5
+    async with (
+        replica_behind(
+            real_emulator,
+            aiohttp_server,
+            redis_url,
+            tmp_path,
+            slow,
+            SIDECAR_SHUTDOWN_TIMEOUT="5",
+            SIDECAR_LOG_LEVEL="info",
+        ) as (replica, cookie),
+        aiohttp.ClientSession() as http,
+    ):
+        slow_request = asyncio.create_task(
+            http.get(replica.url + MYSELF, headers={"Cookie": cookie})
+        )
+        await asyncio.sleep(0.4)
+        started = time.monotonic()
+        replica.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with aiohttp.ClientSession() as fresh:
+                await fresh.get(replica.url + "/livez")
+        resp = await slow_request
+        assert resp.status == 200
+        assert await resp.json() == {"slow": True}
+        code = await asyncio.get_running_loop().run_in_executor(None, replica.process.wait, 10)
+        assert code == 0
+        assert time.monotonic() - started < 5
     log = replica.log.read_text()
     assert '"event": "stopped"' in log
     assert "Traceback" not in log
@@ -204,8 +225,6 @@ async def test_sigterm_cuts_a_long_stream_at_the_grace_period(
     tmp_path: Path,
 ) -> None:
     """A download longer than the grace period is cut when it ends; the process exits 0 in time."""
-    emulator, url = real_emulator
-    gateway = RecordingUpstream()
 
     async def endless(request: web.Request, _rec: Recorded) -> web.StreamResponse:
         out = web.StreamResponse()
@@ -215,28 +234,26 @@ async def test_sigterm_cuts_a_long_stream_at_the_grace_period(
             await asyncio.sleep(0.1)
         return out
 
-    gateway.responder = endless
-    gateway_server = await aiohttp_server(gateway.app())
-    env = {
-        "SIDECAR_AUTH_URL": url,
-        "SIDECAR_API_URL": str(gateway_server.make_url("")).rstrip("/"),
-        "SIDECAR_REDIS_URL": redis_url,
-        "SIDECAR_SHUTDOWN_TIMEOUT": "3",
-    }
-    with processes(1, env, tmp_path) as (replica,):
-        await replica.ready()
-        async with Stack(emulator, url, Clock(), redis_url) as stack:
-            cookie = await login_through(replica, stack)
-        async with aiohttp.ClientSession() as http:
-            resp = await http.get(replica.url + MYSELF, headers={"Cookie": cookie})
-            assert resp.status == 200
-            await resp.content.readany()
-            started = time.monotonic()
-            replica.process.send_signal(signal.SIGTERM)
-            code = await asyncio.get_running_loop().run_in_executor(None, replica.process.wait, 20)
-            elapsed = time.monotonic() - started
-            with pytest.raises(aiohttp.ClientPayloadError):
-                await resp.read()  # the stream was cut, visibly (no proper end of body)
+    async with (
+        replica_behind(
+            real_emulator,
+            aiohttp_server,
+            redis_url,
+            tmp_path,
+            endless,
+            SIDECAR_SHUTDOWN_TIMEOUT="3",
+        ) as (replica, cookie),
+        aiohttp.ClientSession() as http,
+    ):
+        resp = await http.get(replica.url + MYSELF, headers={"Cookie": cookie})
+        assert resp.status == 200
+        await resp.content.readany()
+        started = time.monotonic()
+        replica.process.send_signal(signal.SIGTERM)
+        code = await asyncio.get_running_loop().run_in_executor(None, replica.process.wait, 20)
+        elapsed = time.monotonic() - started
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()  # the stream was cut, visibly (no proper end of body)
     assert code == 0
     assert elapsed < 3 + 2
 
