@@ -229,4 +229,3 @@ class RefreshCoordinator:
         log.info("token_refresh_rejected", error=result.error)
         await self._end_session(ref, "reauth")
         raise ReauthRequired
-
